@@ -1,0 +1,223 @@
+/* morsel: classify images with a .morsel model, inspect and verify model files, export Keras
+ * models (through the Python exporter), and time inference. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#ifndef MORSEL_SOURCE_DIR
+#define MORSEL_SOURCE_DIR "."
+#endif
+#ifndef MORSEL_PYTHON_DEFAULT
+#define MORSEL_PYTHON_DEFAULT "python3"
+#endif
+
+void openblas_set_num_threads(int num_threads);
+
+void cli_set_threads(int n) { openblas_set_num_threads(n); }
+
+const char *cli_default_model(void)
+{
+    const char *env = getenv("MORSEL_MODEL");
+    return env && *env ? env : MORSEL_SOURCE_DIR "/weights/nsfwjs_mobilenet_v2.morsel";
+}
+
+morsel_model *cli_open_model(const char *path)
+{
+    morsel_model *m = NULL;
+    morsel_error err = {0};
+    if (morsel_model_open_file(path, &m, &err) != MORSEL_OK) {
+        fprintf(stderr, "morsel: %s\n", err.message);
+        return NULL;
+    }
+    return m;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: morsel COMMAND ...\n"
+            "  classify [--model M] [--top K] [--json] [--threads N] IMAGE...\n"
+            "                               classify JPEG/PNG images (default model: $MORSEL_MODEL\n"
+            "                               or the shipped %s)\n"
+            "  info MODEL                   graph, shapes, parameters, arena size, labels\n"
+            "  verify MODEL...              run each file's embedded Keras self-test\n"
+            "  run MODEL IN.f32 OUT.f32 [--logits]\n"
+            "                               raw float32 tensor in ([H,W,C], preprocessed) and out\n"
+            "  bench [--model M] [--runs N] [--warmup N] [--threads N]\n"
+            "                               time inference: median and p90 over N runs\n"
+            "  export INPUT -o OUT.morsel [exporter options]\n"
+            "                               convert a Keras .keras/.h5 or TF.js model (runs\n"
+            "                               weights/morsel_export.py; --help for its options)\n",
+            cli_default_model());
+}
+
+static int read_all(const char *path, void **data, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            return -1;
+        }
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *bigger = realloc(buf, cap *= 2);
+        if (!bigger)
+            free(buf);
+        buf = bigger;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return -1;
+    }
+    *data = buf;
+    *size = n;
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: morsel run MODEL IN.f32 OUT.f32 [--logits]\n");
+        return 2;
+    }
+    morsel_output which = argc > 4 && strcmp(argv[4], "--logits") == 0 ? MORSEL_OUTPUT_LOGITS
+                                                                        : MORSEL_OUTPUT_PROBS;
+    morsel_model *m = cli_open_model(argv[1]);
+    if (!m)
+        return 1;
+    cli_set_threads(1);
+    morsel_model_info info;
+    morsel_model_get_info(m, &info);
+    void *in = NULL;
+    size_t in_size = 0;
+    int rc = 1;
+    morsel_error err = {0};
+    morsel_context *ctx = NULL;
+    size_t n_in = (size_t)info.input_h * info.input_w * info.input_c;
+    if (read_all(argv[2], &in, &in_size) != 0) {
+        fprintf(stderr, "morsel: cannot read %s\n", argv[2]);
+    } else if (in_size != n_in * sizeof(float)) {
+        fprintf(stderr, "morsel: %s has %zu bytes; the model input is %dx%dx%d float32 (%zu bytes)\n",
+                argv[2], in_size, info.input_h, info.input_w, info.input_c, n_in * sizeof(float));
+    } else if (morsel_context_create(m, &ctx, &err) != MORSEL_OK) {
+        fprintf(stderr, "morsel: %s\n", err.message);
+    } else {
+        /* Output size: the logits and the probabilities have the same class count here. */
+        size_t n_out = (size_t)info.n_outputs;
+        float *out = malloc(n_out * sizeof *out);
+        FILE *f = NULL;
+        if (out && morsel_run(ctx, in, n_in, which, out, n_out, &err) != MORSEL_OK)
+            fprintf(stderr, "morsel: %s\n", err.message);
+        else if (out && (f = fopen(argv[3], "wb")) && fwrite(out, sizeof *out, n_out, f) == n_out)
+            rc = 0;
+        else
+            fprintf(stderr, "morsel: cannot write %s\n", argv[3]);
+        if (f && fclose(f) != 0)
+            rc = 1;
+        free(out);
+    }
+    free(in);
+    morsel_context_destroy(ctx);
+    morsel_model_close(m);
+    return rc;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: morsel verify MODEL...\n");
+        return 2;
+    }
+    int failures = 0;
+    for (int i = 1; i < argc; i++) {
+        morsel_model *m = cli_open_model(argv[i]);
+        morsel_context *ctx = NULL;
+        morsel_error err = {0};
+        float diff = 0;
+        if (!m) {
+            failures++;
+            continue;
+        }
+        if (morsel_context_create(m, &ctx, &err) != MORSEL_OK ||
+            morsel_selftest(ctx, &diff, &err) != MORSEL_OK) {
+            printf("FAIL %s: %s\n", argv[i], err.message);
+            failures++;
+        } else {
+            printf("ok   %s: max |Morsel - Keras| = %.3g\n", argv[i], (double)diff);
+        }
+        morsel_context_destroy(ctx);
+        morsel_model_close(m);
+    }
+    return failures ? 1 : 0;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    const char *py = getenv("MORSEL_PYTHON");
+    if (!py || !*py)
+        py = access(MORSEL_PYTHON_DEFAULT, X_OK) == 0 ? MORSEL_PYTHON_DEFAULT : "python3";
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args)
+        return 1;
+    args[0] = (char *)py;
+    args[1] = (char *)MORSEL_SOURCE_DIR "/weights/morsel_export.py";
+    for (int i = 1; i < argc; i++)
+        args[i + 1] = argv[i];
+    execvp(py, args);
+    fprintf(stderr, "morsel: cannot run the exporter with %s: %s\n", py, strerror(errno));
+    free(args);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version")) {
+        printf("morsel %s\n", MORSEL_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(cmd, "classify"))
+        return cli_classify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info"))
+        return cli_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "verify"))
+        return cmd_verify(argc - 1, argv + 1);
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench"))
+        return cli_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return cmd_export(argc - 1, argv + 1);
+    fprintf(stderr, "morsel: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

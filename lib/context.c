@@ -1,0 +1,253 @@
+/* Contexts and inference: a context owns the activation arena planned at load, the kernel
+ * scratch and the reusable image buffers; the model stays read-only and shareable. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "image.h"
+#include "model.h"
+
+struct morsel_context {
+    const morsel_model *model;
+    uint8_t *arena;
+    float *scratch;
+    mi_buffer pixels;         /* decoded image, grown only for a larger image */
+    mi_buffer encoded;        /* file bytes for classify_file, likewise */
+    float *pp_scratch;        /* resize intermediates, grown likewise */
+    size_t pp_scratch_floats;
+    morsel_image_limits limits;
+    morsel_preprocess preprocess;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static float *tensor_ptr(morsel_context *ctx, uint32_t t)
+{
+    return (float *)(void *)(ctx->arena + ctx->model->tensors[t].arena_offset);
+}
+
+morsel_status morsel_context_create(const morsel_model *model, morsel_context **out,
+                                    morsel_error *err)
+{
+    if (!model || !out)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "model or output pointer is NULL");
+    *out = NULL;
+    morsel_context *c = calloc(1, sizeof *c);
+    if (!c)
+        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
+    c->model = model;
+    void *arena = NULL, *scratch = NULL;
+    int bad = posix_memalign(&arena, 64, model->arena_bytes ? model->arena_bytes : 64) ||
+              posix_memalign(&scratch, 64, model->scratch_floats ? model->scratch_floats * 4 : 64);
+    c->arena = arena;
+    c->scratch = scratch;
+    if (bad) {
+        morsel_context_destroy(c);
+        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for a %zu-byte arena",
+                           model->arena_bytes);
+    }
+    c->limits = (morsel_image_limits){MI_DEFAULT_MAX_ENCODED_BYTES, MI_DEFAULT_MAX_PIXELS};
+    c->preprocess = model->preprocess;
+    *out = c;
+    return MORSEL_OK;
+}
+
+void morsel_context_destroy(morsel_context *c)
+{
+    if (!c)
+        return;
+    free(c->arena);
+    free(c->scratch);
+    free(c->pp_scratch);
+    mi_buffer_free(&c->pixels);
+    mi_buffer_free(&c->encoded);
+    free(c);
+}
+
+morsel_status morsel_context_set_image_limits(morsel_context *c, const morsel_image_limits *lim)
+{
+    if (!c || !lim || !lim->max_encoded_bytes || !lim->max_pixels)
+        return MORSEL_ERR_ARGUMENT;
+    c->limits = *lim;
+    return MORSEL_OK;
+}
+
+morsel_status morsel_context_set_preprocess(morsel_context *c, const morsel_preprocess *pp)
+{
+    if (!c || !pp || (unsigned)pp->filter > MORSEL_RESIZE_BOX)
+        return MORSEL_ERR_ARGUMENT;
+    c->preprocess = *pp;
+    return MORSEL_OK;
+}
+
+morsel_status morsel_run(morsel_context *c, const float *input, size_t n_in, morsel_output which,
+                         float *output, size_t n_out, morsel_error *err)
+{
+    if (!c || !input || !output)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context, input or output");
+    const morsel_model *m = c->model;
+    uint32_t ot = which == MORSEL_OUTPUT_LOGITS ? m->logits : m->output;
+    if (which != MORSEL_OUTPUT_PROBS && which != MORSEL_OUTPUT_LOGITS)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "unknown output selector %d", (int)which);
+    if (ot == MF_NO_TENSOR)
+        return morsel_fail(err, MORSEL_ERR_UNSUPPORTED, "this model has no pre-softmax logits");
+    if (n_in != m->tensors[m->input].count || n_out != m->tensors[ot].count)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT,
+                           "input has %zu values (model wants %zu), output %zu (model gives %zu)",
+                           n_in, m->tensors[m->input].count, n_out, m->tensors[ot].count);
+    memcpy(tensor_ptr(c, m->input), input, n_in * sizeof *input);
+    mf_execute(m, c->arena, c->scratch);
+    memcpy(output, tensor_ptr(c, ot), n_out * sizeof *output);
+    return MORSEL_OK;
+}
+
+morsel_status morsel_selftest(morsel_context *c, float *max_abs_diff, morsel_error *err)
+{
+    if (!c)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context");
+    const morsel_model *m = c->model;
+    if (!m->st_input)
+        return morsel_fail(err, MORSEL_ERR_UNSUPPORTED, "the model file has no self-test vector");
+    memcpy(tensor_ptr(c, m->input), m->st_input, m->tensors[m->input].count * sizeof(float));
+    mf_execute(m, c->arena, c->scratch);
+    const float *y = tensor_ptr(c, m->output);
+    float worst = 0.0f;
+    for (size_t i = 0; i < m->tensors[m->output].count; i++) {
+        float d = fabsf(y[i] - m->st_output[i]);
+        if (!(d <= worst)) /* also catches NaN */
+            worst = isnan(d) ? INFINITY : d;
+    }
+    if (max_abs_diff)
+        *max_abs_diff = worst;
+    if (!(worst <= m->st_tolerance))
+        return morsel_fail(err, MORSEL_ERR_SELFTEST,
+                           "self-test: max |difference| from Keras %.3g exceeds tolerance %.3g",
+                           (double)worst, (double)m->st_tolerance);
+    return MORSEL_OK;
+}
+
+/* The k largest outputs, best first; ties keep the lower index first (as numpy argsort of
+ * the negated values with a stable sort would). */
+static void top_k(const morsel_model *m, const float *y, size_t n, int k, morsel_class *top,
+                  int *n_top)
+{
+    int kk = k < (int)n ? k : (int)n;
+    for (int i = 0; i < kk; i++)
+        top[i] = (morsel_class){-1, "", -INFINITY};
+    for (size_t j = 0; j < n; j++) {
+        float v = isnan(y[j]) ? -INFINITY : y[j];
+        int pos = kk;
+        while (pos > 0 && (top[pos - 1].index < 0 || v > top[pos - 1].probability))
+            pos--;
+        if (pos >= kk)
+            continue;
+        memmove(&top[pos + 1], &top[pos], sizeof *top * (size_t)(kk - pos - 1));
+        const char *label = morsel_model_label(m, (int)j);
+        top[pos] = (morsel_class){(int)j, label ? label : "", y[j]};
+    }
+    *n_top = kk;
+}
+
+morsel_status morsel_classify_rgb(morsel_context *c, const uint8_t *rgb, int width, int height,
+                                  size_t stride, int k, morsel_class *top, int *n_top,
+                                  morsel_timings *timings, morsel_error *err)
+{
+    if (!c || !rgb || !top || !n_top || k < 1)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL argument or k < 1");
+    if (width < 1 || height < 1 || stride < (size_t)width * 3)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "bad image geometry %dx%d stride %zu",
+                           width, height, stride);
+    if ((uint64_t)width * (uint64_t)height > c->limits.max_pixels)
+        return morsel_fail(err, MORSEL_ERR_LIMIT, "image %dx%d exceeds the %llu-pixel limit",
+                           width, height, (unsigned long long)c->limits.max_pixels);
+    const morsel_model *m = c->model;
+    const mf_tensor *in = &m->tensors[m->input];
+    double t0 = now_ms();
+    size_t need = mi_preprocess_scratch(width, height, (int)in->dims[1], (int)in->dims[0]);
+    if (need > c->pp_scratch_floats) {
+        float *p = realloc(c->pp_scratch, need * sizeof *p);
+        if (!p)
+            return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for resize scratch");
+        c->pp_scratch = p;
+        c->pp_scratch_floats = need;
+    }
+    morsel_status s = mi_preprocess(rgb, width, height, stride, &c->preprocess, (int)in->dims[1],
+                                    (int)in->dims[0], tensor_ptr(c, m->input), c->pp_scratch, err);
+    if (s)
+        return s;
+    double t1 = now_ms();
+    mf_execute(m, c->arena, c->scratch);
+    double t2 = now_ms();
+    top_k(m, tensor_ptr(c, m->output), m->tensors[m->output].count, k, top, n_top);
+    if (timings) {
+        timings->decode_ms = 0;
+        timings->preprocess_ms = t1 - t0;
+        timings->inference_ms = t2 - t1;
+        timings->total_ms = now_ms() - t0;
+    }
+    return MORSEL_OK;
+}
+
+morsel_status morsel_classify_encoded(morsel_context *c, const void *bytes, size_t size, int k,
+                                      morsel_class *top, int *n_top, morsel_timings *timings,
+                                      morsel_error *err)
+{
+    if (!c || !bytes)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context or image bytes");
+    double t0 = now_ms();
+    int w = 0, h = 0;
+    morsel_status s = mi_decode(bytes, size, &c->limits, &c->pixels, &w, &h, err);
+    if (s)
+        return s;
+    double t1 = now_ms();
+    s = morsel_classify_rgb(c, c->pixels.data, w, h, (size_t)w * 3, k, top, n_top, timings, err);
+    if (!s && timings) {
+        timings->decode_ms = t1 - t0;
+        timings->total_ms += t1 - t0;
+    }
+    return s;
+}
+
+morsel_status morsel_classify_file(morsel_context *c, const char *path, int k, morsel_class *top,
+                                   int *n_top, morsel_timings *timings, morsel_error *err)
+{
+    if (!c || !path)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context or path");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return morsel_fail(err, MORSEL_ERR_IO, "cannot open image '%s'", path);
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return morsel_fail(err, MORSEL_ERR_IO, "cannot read image '%s'", path);
+    }
+    if ((uint64_t)size > c->limits.max_encoded_bytes) {
+        fclose(f);
+        return morsel_fail(err, MORSEL_ERR_LIMIT, "image '%s' is %ld bytes, over the %llu limit",
+                           path, size, (unsigned long long)c->limits.max_encoded_bytes);
+    }
+    if ((size_t)size + 1 > c->encoded.capacity) {
+        uint8_t *p = realloc(c->encoded.data, (size_t)size + 1);
+        if (!p) {
+            fclose(f);
+            return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory reading '%s'", path);
+        }
+        c->encoded.data = p;
+        c->encoded.capacity = (size_t)size + 1;
+    }
+    size_t got = fread(c->encoded.data, 1, (size_t)size, f);
+    fclose(f);
+    if (got != (size_t)size)
+        return morsel_fail(err, MORSEL_ERR_IO, "short read on image '%s'", path);
+    morsel_status s = morsel_classify_encoded(c, c->encoded.data, got, k, top, n_top, timings, err);
+    return morsel_prefix(err, s, path);
+}

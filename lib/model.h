@@ -1,0 +1,106 @@
+/* The validated, planned model: what the loader builds from a .morsel file (weights/FORMAT.md)
+ * and what the runner executes. Everything here has been checked once at load, so the runner
+ * and the kernels trust it. */
+#ifndef MORSEL_MODEL_H
+#define MORSEL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "kernels.h"
+#include "morsel.h"
+
+#define MF_MAX_INPUTS 8
+#define MF_NO_TENSOR 0xFFFFFFFFu
+
+enum mf_op_type {
+    MF_OP_CONV2D = 1,
+    MF_OP_DEPTHWISE_CONV2D = 2,
+    MF_OP_DENSE = 3,
+    MF_OP_AFFINE = 4,
+    MF_OP_ADD = 5,
+    MF_OP_MULTIPLY = 6,
+    MF_OP_GLOBAL_AVG_POOL = 7,
+    MF_OP_AVG_POOL = 8,
+    MF_OP_MAX_POOL = 9,
+    MF_OP_PAD = 10,
+    MF_OP_RESHAPE = 11,
+    MF_OP_ACTIVATION = 12,
+    MF_OP_CONCAT = 13,
+    MF_OP_GLOBAL_MAX_POOL = 14,
+    MF_OP_COUNT_
+};
+
+typedef struct mf_tensor {
+    const char *name;
+    int is_const;
+    uint32_t rank;
+    uint32_t dims[4];
+    size_t count;        /* elements */
+    const float *data;   /* constants: in place inside the file image */
+    size_t arena_offset; /* activations: byte offset in the context arena */
+    int first_use, last_use; /* op indices, for the memory plan */
+} mf_tensor;
+
+typedef struct mf_op {
+    uint32_t type;
+    const char *name, *class_name;
+    mk_activation act;
+    uint32_t n_in;
+    uint32_t in[MF_MAX_INPUTS];
+    uint32_t out;
+    int32_t iattr[12];
+    float fattr[4];
+    mk_window win;       /* conv/depthwise/pool geometry, derived at validation */
+    size_t scratch;      /* floats of kernel scratch this op needs */
+} mf_op;
+
+struct morsel_model {
+    /* The file image: either our own mmap/malloc copy or the caller's buffer. */
+    const uint8_t *base;
+    size_t size;
+    void *owned;          /* non-NULL when we must release `base` */
+    int owned_is_mmap;
+
+    uint16_t version_major, version_minor;
+    mf_tensor *tensors;
+    uint32_t n_tensors;
+    mf_op *ops;
+    uint32_t n_ops;
+    uint32_t input, output, logits;
+    uint32_t output_kind;
+    const char **labels;
+    uint32_t n_labels;
+    morsel_preprocess preprocess;
+    const char *name, *source, *keras_version, *exporter_version, *source_format, *license;
+
+    /* SELFTEST section, when present. */
+    const float *st_input, *st_output;
+    float st_tolerance;
+
+    size_t arena_bytes;   /* planned at load */
+    size_t scratch_floats;
+    uint64_t n_params;
+    mk_kernels kernels;
+};
+
+/* Parses and validates the file image (already in memory). Fills everything but the plan. */
+morsel_status mf_parse(morsel_model *m, morsel_error *err);
+
+/* Computes and checks every op's output shape from its inputs and attributes. */
+morsel_status mf_validate_ops(morsel_model *m, morsel_error *err);
+
+/* Assigns arena offsets to activations by liveness; sets arena_bytes and scratch_floats. */
+morsel_status mf_plan(morsel_model *m, morsel_error *err);
+
+/* Runs every op; arena and scratch are the context's. The input tensor must already be filled. */
+void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch);
+
+const char *mf_op_type_name(uint32_t type);
+const char *mf_activation_name(const mk_activation *a);
+
+/* zlib-compatible CRC-32, chainable: mf_crc32(mf_crc32(0, a), b) is the CRC of a then b. */
+uint32_t mf_crc32(uint32_t crc, const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Fresh-machine setup: system packages, the Python environment for the exporter and the test
+# oracles, the build, and the shipped default model. Idempotent; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+if command -v apt-get >/dev/null; then
+  $SUDO apt-get update -qq
+  # Build: compiler, CMake, OpenBLAS, libpng, libjpeg-turbo. Tests: clang (warnings check),
+  # python3-venv, node/npm (to fetch the default model's npm package).
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake pkg-config clang libopenblas-dev libpng-dev libjpeg62-turbo-dev \
+    python3 python3-venv nodejs npm ca-certificates >/dev/null
+fi
+
+# Python: the exporter needs numpy + h5py only; TensorFlow/Keras are the tests' oracle and
+# let the exporter embed a self-test vector. Versions pinned so the oracle does not drift.
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r weights/requirements-test.txt
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMORSEL_PYTHON="$PWD/.venv/bin/python" >/dev/null
+cmake --build build -j"$(nproc)"
+
+MORSEL_PYTHON="$PWD/.venv/bin/python" bash weights/get_default_model.sh
+echo "setup done: build/morsel, weights/nsfwjs_mobilenet_v2.morsel"

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""The `morsel` command line, as a user meets it: classify, info, verify, run, bench, and the
+clear errors it gives for bad models, bad images and bad arguments (never a crash)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+BIN = os.environ["MORSEL_BIN"]
+FIX = os.environ["MORSEL_FIXTURES"]
+SHARED = os.environ.get("MORSEL_SHARED", "../shared")
+SRC = os.environ["MORSEL_SOURCE_DIR"]
+FOOD11 = os.path.join(FIX, "food11.morsel")
+DEFAULT = os.path.join(SRC, "weights", "nsfwjs_mobilenet_v2.morsel")
+NOODLES = os.path.join(SHARED, "images", "seed", "noodles.jpg")
+PARSLEY = os.path.join(SHARED, "images", "seed", "test_image.jpeg")
+
+passed = failed = 0
+
+
+def check(ok, what, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {what}")
+    else:
+        failed += 1
+        print(f"FAIL {what}\n     {detail}")
+
+
+def morsel(*args, env=None):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, **(env or {})})
+    # A signal (crash) shows as a negative return code: never acceptable.
+    assert p.returncode >= 0, f"morsel {args} crashed with signal {-p.returncode}: {p.stderr}"
+    return p
+
+
+def refuses(what, args, needle):
+    p = morsel(*args)
+    check(p.returncode != 0 and needle in p.stderr + p.stdout, what,
+          f"rc={p.returncode} stderr={p.stderr!r}")
+
+
+for path in (FOOD11, NOODLES, PARSLEY):
+    if not os.path.exists(path):
+        sys.exit(f"missing fixture {path}: export_fixtures must run first and ../shared must exist")
+
+# info: the graph, its shapes, its parameters and the preprocessing
+p = morsel("info", FOOD11)
+out = p.stdout
+check(p.returncode == 0 and "depthwise_conv2d" in out and "conv2d" in out and "224x224x3" in out
+      and "Noodles/Pasta" in out and "lanczos + centre crop" in out, "info prints graph, input, "
+      "preprocessing and labels", out[:2000])
+n_ops = sum(1 for line in out.splitlines() if line[:4].strip().isdigit())
+check(n_ops > 50, f"info lists every op ({n_ops})")
+
+# verify: the embedded Keras self-test
+p = morsel("verify", FOOD11)
+check(p.returncode == 0 and p.stdout.startswith("ok"), "verify passes on the exported file",
+      p.stdout + p.stderr)
+
+# classify: JSON output, a probability distribution over the 11 Food-11 classes
+p = morsel("classify", "--model", FOOD11, "--top", "11", "--json", NOODLES, PARSLEY)
+lines = [json.loads(line) for line in p.stdout.splitlines()]
+check(p.returncode == 0 and len(lines) == 2, "classify --json gives one object per image",
+      p.stderr)
+if lines:
+    top = lines[0]["top"]
+    probs = [t["probability"] for t in top]
+    check(len(top) == 11 and abs(sum(probs) - 1) < 1e-4 and probs == sorted(probs, reverse=True),
+          "top-11 is every class, best first, summing to 1", str(top))
+    check(lines[0]["timings_ms"]["inference"] > 0, "timings are reported")
+
+p = morsel("classify", "--model", FOOD11, "--top", "3", NOODLES)
+check(p.returncode == 0 and p.stdout.count("%") == 3, "classify text output shows the top 3",
+      p.stdout)
+
+# run: raw tensors in and out, logits and probabilities consistent with softmax
+with tempfile.TemporaryDirectory() as tmp:
+    x = np.random.default_rng(7).uniform(-1, 1, (224, 224, 3)).astype("<f4")
+    xin, pout, lout = (os.path.join(tmp, n) for n in ("x.f32", "p.f32", "l.f32"))
+    x.tofile(xin)
+    rp, rl = morsel("run", FOOD11, xin, pout), morsel("run", FOOD11, xin, lout, "--logits")
+    check(rp.returncode == 0 and rl.returncode == 0, "run writes probabilities and logits",
+          rp.stderr + rl.stderr)
+    if rp.returncode == 0 and rl.returncode == 0:
+        prob, logit = np.fromfile(pout, "<f4"), np.fromfile(lout, "<f4").astype(np.float64)
+        soft = np.exp(logit - logit.max()) / np.exp(logit - logit.max()).sum()
+        check(prob.shape == (11,) and np.abs(prob - soft).max() < 1e-6,
+              "probabilities are the softmax of the logits")
+    x[:10].tofile(xin)
+    refuses("run refuses an input of the wrong size", ("run", FOOD11, xin, pout), "bytes")
+
+    # bad models: clear errors naming the problem
+    junk = os.path.join(tmp, "junk.morsel")
+    with open(junk, "wb") as f:
+        f.write(b"this is not a model" * 10)
+    refuses("a non-model file is refused", ("info", junk), "bad magic")
+    data = open(FOOD11, "rb").read()
+    with open(junk, "wb") as f:
+        f.write(data[: len(data) // 2])
+    refuses("a truncated model is refused", ("verify", junk), "truncated")
+    refuses("a missing model is refused", ("info", os.path.join(tmp, "nope.morsel")),
+            "cannot open")
+
+    # bad images: clear errors, the other images still classified
+    trunc = os.path.join(tmp, "trunc.jpg")
+    with open(trunc, "wb") as f:
+        f.write(open(NOODLES, "rb").read()[:20000])
+    p = morsel("classify", "--model", FOOD11, trunc, NOODLES)
+    check(p.returncode == 1 and "trunc.jpg" in p.stderr and "noodles.jpg" in p.stdout,
+          "a truncated JPEG is reported by name and the next image still classified",
+          p.stdout + p.stderr)
+    txt = os.path.join(tmp, "notes.jpg")
+    with open(txt, "w") as f:
+        f.write("hello")
+    refuses("a text file named .jpg is refused", ("classify", "--model", FOOD11, txt),
+            "not a JPEG or PNG")
+    refuses("a missing image is refused", ("classify", "--model", FOOD11, "/nonexistent.png"),
+            "cannot open")
+
+refuses("an unknown command is refused", ("frobnicate",), "unknown command")
+refuses("a bad --top is refused", ("classify", "--model", FOOD11, "--top", "0", NOODLES),
+        "usage")
+
+# bench prints its table
+p = morsel("bench", "--model", FOOD11, "--runs", "5", "--warmup", "1")
+check(p.returncode == 0 and "median_ms" in p.stdout, "bench prints median and p90", p.stdout)
+print(p.stdout)
+
+# the shipped default model: made by setup.sh from the nsfwjs npm package
+if not os.path.exists(DEFAULT):
+    check(False, "the default model exists (run setup.sh)", DEFAULT)
+else:
+    p = morsel("verify", DEFAULT)
+    check(p.returncode == 0, "the default model passes its Keras self-test", p.stdout + p.stderr)
+    p = morsel("classify", "--json", NOODLES, env={"MORSEL_MODEL": ""})
+    check(p.returncode == 0 and len(json.loads(p.stdout)["top"]) == 5,
+          "classify without --model uses the shipped default", p.stdout + p.stderr)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
