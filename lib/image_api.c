@@ -1,0 +1,45 @@
+/* Public image entry points: thin wrappers over mi_decode / mi_preprocess that allocate what
+ * they need with malloc (the context-based classify path reuses per-context buffers instead). */
+#include "image.h"
+
+#include <stdlib.h>
+
+morsel_status morsel_decode_image(const void *bytes, size_t size, const morsel_image_limits *lim,
+                                  uint8_t **rgb, int *width, int *height, morsel_error *err)
+{
+    if (!rgb || !width || !height)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "morsel_decode_image: NULL output pointer");
+    *rgb = NULL;
+    mi_buffer buf = {NULL, 0};
+    int w = 0, h = 0;
+    morsel_status st = mi_decode(bytes, size, lim, &buf, &w, &h, err);
+    if (st != MORSEL_OK) {
+        mi_buffer_free(&buf);
+        return st;
+    }
+    *rgb = buf.data; /* ownership passes to the caller */
+    *width = w;
+    *height = h;
+    return MORSEL_OK;
+}
+
+morsel_status morsel_preprocess_rgb(const uint8_t *rgb, int width, int height, size_t stride,
+                                    const morsel_preprocess *pp, int dst_w, int dst_h, float *dst,
+                                    morsel_error *err)
+{
+    if (!rgb || !pp || !dst)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "morsel_preprocess_rgb: NULL argument");
+    if (width <= 0 || height <= 0 || dst_w <= 0 || dst_h <= 0)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "morsel_preprocess_rgb: bad size");
+    size_t n = mi_preprocess_scratch(width, height, dst_w, dst_h);
+    if (n == SIZE_MAX || n > SIZE_MAX / sizeof(float))
+        return morsel_fail(err, MORSEL_ERR_LIMIT, "morsel_preprocess_rgb: image too large");
+    float *scratch = malloc(n * sizeof(float));
+    if (!scratch)
+        return morsel_fail(err, MORSEL_ERR_NOMEM, "morsel_preprocess_rgb: cannot allocate %zu "
+                           "bytes of scratch", n * sizeof(float));
+    morsel_status st = mi_preprocess(rgb, width, height, stride, pp, dst_w, dst_h, dst, scratch,
+                                     err);
+    free(scratch);
+    return st;
+}
