@@ -1,0 +1,155 @@
+"""Graph rewrites after translation: BatchNormalization folding, activation fusion, dead-op
+removal, and the logits/output-kind decision. All arithmetic in float64."""
+
+import numpy as np
+
+from . import ir
+
+FOLD_INTO = (ir.CONV2D, ir.DEPTHWISE_CONV2D, ir.DENSE)
+# Ops whose kernels apply a fused activation (kernels/kernels.h takes an mk_activation).
+FUSABLE = (ir.CONV2D, ir.DEPTHWISE_CONV2D, ir.DENSE, ir.AFFINE, ir.ADD, ir.MULTIPLY)
+# Layers whose only job is an activation; their ACTIVATION op may be fused into its producer.
+ACTIVATION_LAYERS = ("Activation", "ReLU", "LeakyReLU", "ELU")
+
+
+def _protected(g):
+    return {id(g.output), id(g.input)} | ({id(g.logits)} if g.logits is not None else set())
+
+
+def fold_batchnorm(g):
+    """AFFINE ops from BatchNormalization right after a conv/depthwise/dense whose output feeds
+    only that BN and has a linear activation: W' = W * s per output channel,
+    b' = b * s + shift (= (b - mean) * s + beta). Depthwise output channel c*M + m."""
+    n = 0
+    while True:
+        cons = g.consumers()
+        prot = _protected(g)
+        for bn in g.ops:
+            if bn.type != ir.AFFINE or bn.class_name != "BatchNormalization":
+                continue
+            x = bn.inputs[0]
+            p = x.producer
+            if (p is None or p.type not in FOLD_INTO or not p.act.is_linear()
+                    or len(cons.get(id(x), [])) != 1 or id(x) in prot):
+                continue
+            s, t = bn.inputs[1].data, bn.inputs[2].data
+            w = p.inputs[1].data
+            if p.type == ir.DEPTHWISE_CONV2D:
+                kh, kw, cin, m = w.shape
+                w2 = w * s.reshape(1, 1, cin, m)
+            else:
+                w2 = w * s  # last axis = output channels (HWIO / [Cin, Cout])
+            b = p.inputs[2].data if len(p.inputs) > 2 else np.zeros_like(s)
+            b2 = b * s + t
+            p.inputs[1] = ir.Tensor(f"{p.inputs[1].name}*{bn.name}", w2.shape, w2)
+            bias = ir.Tensor(f"{p.name}/bias+{bn.name}", b2.shape, b2)
+            if len(p.inputs) > 2:
+                p.inputs[2] = bias
+            else:
+                p.inputs.append(bias)
+            p.output = bn.output
+            bn.output.producer = p
+            g.ops.remove(bn)
+            n += 1
+            break
+        else:
+            return n
+
+
+def fuse_activations(g):
+    """An ACTIVATION op from an activation layer, reading the output of an op with a linear
+    activation that nothing else reads, becomes that op's fused activation. Softmax is never
+    fused (it stays the final op so the pre-softmax tensor remains the logits)."""
+    n = 0
+    while True:
+        cons = g.consumers()
+        prot = _protected(g)
+        for a in g.ops:
+            if (a.type != ir.ACTIVATION or a.class_name not in ACTIVATION_LAYERS
+                    or a.act.code == ir.SOFTMAX):
+                continue
+            x = a.inputs[0]
+            p = x.producer
+            if (p is None or p.type not in FUSABLE or not p.act.is_linear()
+                    or len(cons.get(id(x), [])) != 1 or id(x) in prot):
+                continue
+            p.act = a.act
+            p.output = a.output
+            a.output.producer = p
+            g.ops.remove(a)
+            n += 1
+            break
+        else:
+            return n
+
+
+def remove_dead(g):
+    live = {id(g.output)}
+    keep = []
+    for op in reversed(g.ops):
+        if id(op.output) in live:
+            keep.append(op)
+            for t in op.inputs:
+                live.add(id(t))
+    dropped = len(g.ops) - len(keep)
+    g.ops = list(reversed(keep))
+    return dropped
+
+
+def sink_softmax(g):
+    """softmax -> Reshape at the end (e.g. Keras MobileNet v1: act_softmax then reshape_2)
+    becomes Reshape -> softmax when the reshape keeps the last axis: softmax over the last
+    axis commutes with it, and the pre-softmax tensor then has the output's shape."""
+    last = g.output.producer
+    if last is None or last.type != ir.RESHAPE:
+        return False
+    x = last.inputs[0]
+    sm = x.producer
+    cons = g.consumers()
+    if (sm is None or sm.type != ir.ACTIVATION or sm.act.code != ir.SOFTMAX
+            or len(cons.get(id(x), [])) != 1 or x.shape[-1] != last.output.shape[-1]
+            or sm.inputs[0] is g.input):
+        return False
+    pre = sm.inputs[0]
+    mid = ir.Tensor(f"{last.name}/logits", last.output.shape)
+    out = last.output
+    last.inputs = [pre]
+    last.output = mid
+    mid.producer = last
+    sm.inputs = [mid]
+    sm.output = out
+    out.producer = sm
+    i, j = g.ops.index(sm), g.ops.index(last)
+    g.ops[i], g.ops[j] = last, sm
+    return True
+
+
+def finish(g):
+    """Sets logits / output kind: a final softmax ACTIVATION -> probabilities, logits = its
+    input; a fused sigmoid -> independent sigmoids; anything else -> raw scores."""
+    last = g.output.producer
+    g.logits = None
+    if last is None:
+        g.output_kind = 2
+    elif last.type == ir.ACTIVATION and last.act.code == ir.SOFTMAX:
+        g.output_kind = 0
+        g.logits = last.inputs[0]
+        if g.logits is g.input:
+            g.logits = None
+    elif last.act.code == ir.SIGMOID:
+        g.output_kind = 1
+    elif last.act.code == ir.SOFTMAX:
+        g.output_kind = 0
+    else:
+        g.output_kind = 2
+
+
+def optimize(g):
+    remove_dead(g)
+    sink_softmax(g)
+    finish(g)
+    nb = fold_batchnorm(g)
+    na = fuse_activations(g)
+    remove_dead(g)
+    finish(g)
+    return nb, na

@@ -1,0 +1,518 @@
+"""One translation per Keras layer class (identified by `class_name`, never by layer names).
+
+Each translator receives the Builder (graph.py), the KLayer and its input tensors, emits Morsel
+ops and returns the output tensors. Activations are [H, W, C] / [C] without the batch axis.
+"""
+
+import math
+
+import numpy as np
+
+from . import ir
+from .activations import activation_spec, emit_with_activation, hard_silu
+from .errors import ExportError, UnsupportedLayer  # noqa: F401 (re-exported)
+
+# Layers that do nothing at inference (model(x, training=False)): dropped, their output is
+# their input. RandomCrop is deliberately absent: at inference it resizes/crops to its target
+# size, which changes the shape.
+IDENTITY_CLASSES = (
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
+    "GaussianNoise", "GaussianDropout", "ActivityRegularization",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+    "RandomBrightness",
+)
+
+HINTS = {
+    "Lambda": "a Lambda layer holds arbitrary Python code that cannot be exported; rebuild the "
+              "model without it (if it only scales the input, replace it with a Rescaling "
+              "layer, or drop it and pass --preprocess)",
+    "TFOpLambda": "a raw TensorFlow op recorded in the model (e.g. from preprocess_input); "
+                  "rebuild the model without it, replace it with a Rescaling layer, or drop it "
+                  "and pass --preprocess",
+    "RandomCrop": "RandomCrop changes the image size at inference; remove it and crop outside "
+                  "the model",
+    "Resizing": "resize outside the model (Morsel resizes images itself); remove the layer and "
+                "save the model with the post-resize input size",
+}
+
+
+def _unsupported(layer, why=""):
+    return UnsupportedLayer(layer.name, layer.class_name, why or HINTS.get(layer.class_name, ""),
+                            supported_classes())
+
+
+def _tuple2(v, what, layer):
+    if isinstance(v, (int, float)):
+        return int(v), int(v)
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        return int(v[0]), int(v[1])
+    raise _unsupported(layer, f"{what} {v!r} is not a 2-D value")
+
+
+def _check_channels_last(layer):
+    df = layer.cfg.get("data_format")
+    if df not in (None, "channels_last"):
+        raise _unsupported(layer, f"data_format '{df}' (only channels_last is supported)")
+
+
+def _need_rank3(layer, x):
+    if len(x.shape) != 3:
+        raise _unsupported(layer, f"expects an [H, W, C] input, got shape {list(x.shape)}")
+
+
+def same_pads(size, k, stride, dilation=1):
+    """TF/Keras 'same' padding along one axis: out = ceil(in / stride), total pad
+    = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0); the smaller half goes before
+    (top/left), the extra row/column after (bottom/right)."""
+    out = -(-size // stride)
+    eff = (k - 1) * dilation + 1
+    total = max((out - 1) * stride + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def window_attrs(layer, x, k, strides, padding, dilation=(1, 1)):
+    """iattr[0..9] for CONV2D / DEPTHWISE / pools, and the output (H, W)."""
+    H, W = x.shape[0], x.shape[1]
+    if padding == "same":
+        pt, pb = same_pads(H, k[0], strides[0], dilation[0])
+        pl, pr = same_pads(W, k[1], strides[1], dilation[1])
+    elif padding == "valid":
+        pt = pb = pl = pr = 0
+    else:
+        raise _unsupported(layer, f"padding '{padding}'")
+    eh, ew = (k[0] - 1) * dilation[0] + 1, (k[1] - 1) * dilation[1] + 1
+    oh = (H + pt + pb - eh) // strides[0] + 1
+    ow = (W + pl + pr - ew) // strides[1] + 1
+    if oh < 1 or ow < 1 or H + pt + pb < eh or W + pl + pr < ew:
+        raise _unsupported(layer, f"window {k} larger than its input {list(x.shape)}")
+    iattr = [k[0], k[1], strides[0], strides[1], pt, pb, pl, pr, dilation[0], dilation[1], 0, 0]
+    return iattr, oh, ow
+
+
+# ---- weights ---------------------------------------------------------------------------------
+
+def weight_roles(layer):
+    """The variables a layer owns, in creation order (Keras 3 `vars/<i>` order; legacy .h5
+    ordering is derived from this plus the trainable flags). [(role, trainable_variable)]."""
+    c, cfg = layer.class_name, layer.cfg
+    bias = [("bias", True)] if cfg.get("use_bias", True) else []
+    if c in ("Conv2D", "Dense"):
+        return [("kernel", True)] + bias
+    if c == "DepthwiseConv2D":
+        return [("depthwise_kernel", True)] + bias
+    if c == "SeparableConv2D":
+        return [("depthwise_kernel", True), ("pointwise_kernel", True)] + bias
+    if c == "BatchNormalization":
+        r = []
+        if cfg.get("scale", True):
+            r.append(("gamma", True))
+        if cfg.get("center", True):
+            r.append(("beta", True))
+        return r + [("moving_mean", False), ("moving_variance", False)]
+    if c == "Normalization":
+        if cfg.get("mean") is not None and cfg.get("variance") is not None:
+            return []
+        return [("mean", False), ("variance", False), ("count", False)]
+    return []
+
+
+# Names variables have had across Keras versions -> the role used here.
+ROLE_ALIASES = {
+    ("DepthwiseConv2D", "kernel"): "depthwise_kernel",
+    ("Normalization", "adapt_mean"): "mean",
+    ("Normalization", "adapt_variance"): "variance",
+}
+
+
+def _w(layer, role, shape=None):
+    if role not in layer.weights:
+        raise ExportError(f"layer '{layer.name}' ({layer.class_name}): weight '{role}' missing "
+                          "from the file")
+    a = np.asarray(layer.weights[role])
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise ExportError(f"layer '{layer.name}' ({layer.class_name}): weight '{role}' has "
+                          f"shape {list(a.shape)}, expected {list(shape)}")
+    return a
+
+
+# ---- translators -----------------------------------------------------------------------------
+
+def t_conv2d(b, layer, x):
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    cfg = layer.cfg
+    if int(cfg.get("groups", 1) or 1) != 1:
+        raise _unsupported(layer, f"grouped convolution (groups={cfg['groups']})")
+    if cfg.get("lora_rank"):
+        raise _unsupported(layer, "LoRA-enabled layer; merge the LoRA weights first")
+    k = _tuple2(cfg["kernel_size"], "kernel_size", layer)
+    s = _tuple2(cfg.get("strides", 1), "strides", layer)
+    d = _tuple2(cfg.get("dilation_rate", 1), "dilation_rate", layer)
+    f = int(cfg["filters"])
+    iattr, oh, ow = window_attrs(layer, x, k, s, cfg.get("padding", "valid"), d)
+    w = b.const(layer, "kernel", _w(layer, "kernel", (k[0], k[1], x.shape[2], f)))
+    ins = [x, w]
+    if cfg.get("use_bias", True):
+        ins.append(b.const(layer, "bias", _w(layer, "bias", (f,))))
+    act = activation_spec(layer, cfg.get("activation"), b.keras3)
+    return [emit_with_activation(b, ir.CONV2D, layer, ins, (oh, ow, f), act, iattr)]
+
+
+def t_depthwise(b, layer, x):
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    cfg = layer.cfg
+    k = _tuple2(cfg["kernel_size"], "kernel_size", layer)
+    s = _tuple2(cfg.get("strides", 1), "strides", layer)
+    d = _tuple2(cfg.get("dilation_rate", 1), "dilation_rate", layer)
+    m = int(cfg.get("depth_multiplier", 1))
+    c = x.shape[2]
+    iattr, oh, ow = window_attrs(layer, x, k, s, cfg.get("padding", "valid"), d)
+    w = b.const(layer, "depthwise_kernel", _w(layer, "depthwise_kernel", (k[0], k[1], c, m)))
+    ins = [x, w]
+    if cfg.get("use_bias", True):
+        ins.append(b.const(layer, "bias", _w(layer, "bias", (c * m,))))
+    act = activation_spec(layer, cfg.get("activation"), b.keras3)
+    return [emit_with_activation(b, ir.DEPTHWISE_CONV2D, layer, ins, (oh, ow, c * m), act,
+                                 iattr)]
+
+
+def t_separable(b, layer, x):
+    """SeparableConv2D = DepthwiseConv2D (strides, dilation, padding, no bias) then a 1x1
+    Conv2D carrying the bias and the activation."""
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    cfg = layer.cfg
+    k = _tuple2(cfg["kernel_size"], "kernel_size", layer)
+    s = _tuple2(cfg.get("strides", 1), "strides", layer)
+    d = _tuple2(cfg.get("dilation_rate", 1), "dilation_rate", layer)
+    m = int(cfg.get("depth_multiplier", 1))
+    f = int(cfg["filters"])
+    c = x.shape[2]
+    iattr, oh, ow = window_attrs(layer, x, k, s, cfg.get("padding", "valid"), d)
+    dw = b.const(layer, "depthwise_kernel", _w(layer, "depthwise_kernel", (k[0], k[1], c, m)))
+    mid = b.emit(ir.DEPTHWISE_CONV2D, layer, [x, dw], (oh, ow, c * m), None, iattr,
+                 out_name=f"{layer.name}/depthwise")
+    pw = b.const(layer, "pointwise_kernel", _w(layer, "pointwise_kernel", (1, 1, c * m, f)))
+    ins = [mid, pw]
+    if cfg.get("use_bias", True):
+        ins.append(b.const(layer, "bias", _w(layer, "bias", (f,))))
+    act = activation_spec(layer, cfg.get("activation"), b.keras3)
+    pattr = [1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0]
+    return [emit_with_activation(b, ir.CONV2D, layer, ins, (oh, ow, f), act, pattr)]
+
+
+def t_dense(b, layer, x):
+    cfg = layer.cfg
+    if cfg.get("lora_rank"):
+        raise _unsupported(layer, "LoRA-enabled layer; merge the LoRA weights first")
+    units = int(cfg["units"])
+    cin = x.shape[-1]
+    ins = [x, b.const(layer, "kernel", _w(layer, "kernel", (cin, units)))]
+    if cfg.get("use_bias", True):
+        ins.append(b.const(layer, "bias", _w(layer, "bias", (units,))))
+    act = activation_spec(layer, cfg.get("activation"), b.keras3)
+    return [emit_with_activation(b, ir.DENSE, layer, ins, x.shape[:-1] + (units,), act)]
+
+
+def _last_axis_only(layer, axis, rank):
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    if len(axes) != 1 or axes[0] not in (-1, rank):
+        raise _unsupported(layer, f"axis {axis} (only the last, channel, axis is supported)")
+
+
+def t_batchnorm(b, layer, x):
+    """Inference BatchNormalization: y = (x - mean) / sqrt(var + eps) * gamma + beta, emitted
+    as AFFINE scale s = gamma / sqrt(var + eps), shift = beta - mean * s (float64); fold.py
+    folds it into a preceding conv/dense when it can."""
+    cfg = layer.cfg
+    _last_axis_only(layer, cfg.get("axis", -1), len(x.shape))
+    if cfg.get("renorm"):
+        raise _unsupported(layer, "batch renormalization")
+    c = x.shape[-1]
+    eps = float(cfg.get("epsilon", 1e-3))
+    gamma = _w(layer, "gamma", (c,)).astype(np.float64) if cfg.get("scale", True) else 1.0
+    beta = _w(layer, "beta", (c,)).astype(np.float64) if cfg.get("center", True) else 0.0
+    mean = _w(layer, "moving_mean", (c,)).astype(np.float64)
+    var = _w(layer, "moving_variance", (c,)).astype(np.float64)
+    s = gamma / np.sqrt(var + eps) * np.ones(c)
+    t = beta - mean * s
+    sc = b.new_const(f"{layer.name}/scale", s)
+    sh = b.new_const(f"{layer.name}/shift", t)
+    return [b.emit(ir.AFFINE, layer, [x, sc, sh], x.shape)]
+
+
+def _number(v):
+    """A config number or list, unwrapping Keras 3's serialized arrays ({"config": {"value"}})."""
+    if isinstance(v, dict):
+        v = (v.get("config") or {}).get("value", v.get("value"))
+    return np.asarray(v, np.float64)
+
+
+def t_rescaling(b, layer, x):
+    """Rescaling: y = x * scale + offset (scalars or per-channel lists)."""
+    c = x.shape[-1]
+    try:
+        scale = np.broadcast_to(_number(layer.cfg.get("scale", 1.0)).reshape(-1), (c,))
+        offset = np.broadcast_to(_number(layer.cfg.get("offset", 0.0)).reshape(-1), (c,))
+    except (ValueError, TypeError):
+        raise _unsupported(layer, "scale/offset that are not scalars or per-channel lists")
+    sc = b.new_const(f"{layer.name}/scale", scale)
+    sh = b.new_const(f"{layer.name}/offset", offset)
+    return [b.emit(ir.AFFINE, layer, [x, sc, sh], x.shape)]
+
+
+def t_normalization(b, layer, x):
+    """Normalization: y = (x - mean) / max(sqrt(var), eps) with eps = backend epsilon 1e-7
+    (keras/tf_keras normalization.py call()); invert=True gives x * max(sqrt(var), eps) + mean."""
+    cfg = layer.cfg
+    axis = cfg.get("axis", -1)
+    _last_axis_only(layer, axis, len(x.shape))
+    c = x.shape[-1]
+    if cfg.get("mean") is not None and cfg.get("variance") is not None:
+        mean, var = _number(cfg["mean"]), _number(cfg["variance"])
+    else:
+        mean = np.asarray(_w(layer, "mean"), np.float64)
+        var = np.asarray(_w(layer, "variance"), np.float64)
+    try:
+        mean = np.broadcast_to(mean.reshape(-1) if mean.size == c else mean, (c,))
+        var = np.broadcast_to(var.reshape(-1) if var.size == c else var, (c,))
+    except ValueError:
+        raise _unsupported(layer, f"mean/variance of shape {list(mean.shape)} for {c} channels")
+    # float32 like Keras computes it, then the affine form in float64.
+    den = np.maximum(np.sqrt(var.astype(np.float32)), np.float32(1e-7)).astype(np.float64)
+    if cfg.get("invert"):
+        scale, shift = den, mean
+    else:
+        scale, shift = 1.0 / den, -mean / den
+    sc = b.new_const(f"{layer.name}/scale", scale)
+    sh = b.new_const(f"{layer.name}/shift", shift)
+    return [b.emit(ir.AFFINE, layer, [x, sc, sh], x.shape)]
+
+
+def t_relu(b, layer, x):
+    cfg = layer.cfg
+    if float(cfg.get("threshold", 0.0) or 0.0) != 0.0:
+        raise _unsupported(layer, f"ReLU threshold={cfg['threshold']} (only 0 is supported)")
+    mv = cfg.get("max_value")
+    act = ir.Act(ir.RELU, float(cfg.get("negative_slope", 0.0) or 0.0),
+                 math.inf if mv is None else float(mv))
+    return [b.emit(ir.ACTIVATION, layer, [x], x.shape, act)]
+
+
+def t_leaky_relu(b, layer, x):
+    cfg = layer.cfg
+    slope = cfg.get("negative_slope", cfg.get("alpha", 0.3))
+    return [b.emit(ir.ACTIVATION, layer, [x], x.shape, ir.Act(ir.RELU, float(slope)))]
+
+
+def t_elu(b, layer, x):
+    return [b.emit(ir.ACTIVATION, layer, [x], x.shape,
+                   ir.Act(ir.ELU, float(layer.cfg.get("alpha", 1.0))))]
+
+
+def t_activation(b, layer, x):
+    act = activation_spec(layer, layer.cfg.get("activation"), b.keras3)
+    if act == "hard_silu":
+        return [hard_silu(b, layer, x)]
+    if act.code == ir.LINEAR:
+        return [x]
+    return [b.emit(ir.ACTIVATION, layer, [x], x.shape, act)]
+
+
+def t_softmax(b, layer, x):
+    _last_axis_only(layer, layer.cfg.get("axis", -1), len(x.shape))
+    return [b.emit(ir.ACTIVATION, layer, [x], x.shape, ir.Act(ir.SOFTMAX))]
+
+
+def _merge(b, layer, xs, type_):
+    if len(xs) < 2:
+        raise _unsupported(layer, "needs at least two inputs")
+    out = max(xs, key=lambda t: t.size).shape
+    for t in xs:
+        gate = (type_ == ir.MULTIPLY and t.size == out[-1] and t.shape[-1] == out[-1]
+                and len(t.shape) in (1, 3))
+        if t.shape != out and not gate:
+            raise _unsupported(layer, f"inputs of shapes {[list(t.shape) for t in xs]} "
+                                      "(broadcasting is limited to a per-channel Multiply gate)")
+    # FORMAT.md allows 8 inputs per op: chain when there are more.
+    acc = xs[:8]
+    y = b.emit(type_, layer, acc, out)
+    rest = xs[8:]
+    while rest:
+        y = b.emit(type_, layer, [y] + rest[:7], out)
+        rest = rest[7:]
+    return [y]
+
+
+def t_add(b, layer, *xs):
+    return _merge(b, layer, list(xs), ir.ADD)
+
+
+def t_multiply(b, layer, *xs):
+    return _merge(b, layer, list(xs), ir.MULTIPLY)
+
+
+def t_concatenate(b, layer, *xs):
+    xs = list(xs)
+    rank = len(xs[0].shape)
+    axis = int(layer.cfg.get("axis", -1))
+    if axis == 0:
+        raise _unsupported(layer, "concatenation along the batch axis (axis=0)")
+    a = axis - 1 if axis > 0 else rank + axis
+    if not 0 <= a < rank:
+        raise _unsupported(layer, f"axis {axis} for inputs of rank {rank}")
+    for t in xs:
+        if len(t.shape) != rank or any(t.shape[i] != xs[0].shape[i]
+                                       for i in range(rank) if i != a):
+            raise _unsupported(layer, f"inputs {[list(t.shape) for t in xs]} differ off axis")
+    if len(xs) == 1:
+        return [xs[0]]
+    if len(xs) > 8:
+        raise _unsupported(layer, f"{len(xs)} inputs (at most 8)")
+    out = list(xs[0].shape)
+    out[a] = sum(t.shape[a] for t in xs)
+    return [b.emit(ir.CONCAT, layer, xs, tuple(out), iattr=[a])]
+
+
+def _global_pool(b, layer, x, type_):
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    keep = bool(layer.cfg.get("keepdims", False))
+    out = (1, 1, x.shape[2]) if keep else (x.shape[2],)
+    return [b.emit(type_, layer, [x], out)]
+
+
+def t_gap(b, layer, x):
+    return _global_pool(b, layer, x, ir.GLOBAL_AVG_POOL)
+
+
+def t_gmp(b, layer, x):
+    return _global_pool(b, layer, x, ir.GLOBAL_MAX_POOL)
+
+
+def _pool(b, layer, x, type_):
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    cfg = layer.cfg
+    k = _tuple2(cfg.get("pool_size", 2), "pool_size", layer)
+    st = cfg.get("strides")
+    s = k if st is None else _tuple2(st, "strides", layer)
+    iattr, oh, ow = window_attrs(layer, x, k, s, cfg.get("padding", "valid"))
+    return [b.emit(type_, layer, [x], (oh, ow, x.shape[2]), iattr=iattr[:8] + [0] * 4)]
+
+
+def t_avgpool(b, layer, x):
+    return _pool(b, layer, x, ir.AVG_POOL)
+
+
+def t_maxpool(b, layer, x):
+    return _pool(b, layer, x, ir.MAX_POOL)
+
+
+def t_zeropad(b, layer, x):
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    p = layer.cfg.get("padding", 1)
+    if isinstance(p, int):
+        t = bo = l = r = p
+    elif len(p) == 2 and all(isinstance(v, int) for v in p):
+        t = bo = p[0]
+        l = r = p[1]
+    elif len(p) == 2:
+        (t, bo), (l, r) = p
+    else:
+        raise _unsupported(layer, f"padding {p!r}")
+    if min(t, bo, l, r) < 0:
+        raise _unsupported(layer, f"negative padding {p!r}")
+    if t == bo == l == r == 0:
+        return [x]
+    out = (x.shape[0] + t + bo, x.shape[1] + l + r, x.shape[2])
+    return [b.emit(ir.PAD, layer, [x], out, iattr=[0, 0, 0, 0, t, bo, l, r], fattr=[0.0])]
+
+
+def t_flatten(b, layer, x):
+    _check_channels_last(layer)
+    if len(x.shape) == 1:
+        return [x]
+    return [b.emit(ir.RESHAPE, layer, [x], (x.size,))]
+
+
+def t_reshape(b, layer, x):
+    target = [int(d) if d is not None else -1 for d in layer.cfg["target_shape"]]
+    if target.count(-1) > 1:
+        raise _unsupported(layer, f"target_shape {target} has more than one unknown dimension")
+    if -1 in target:
+        known = int(np.prod([d for d in target if d != -1]))
+        if known == 0 or x.size % known:
+            raise _unsupported(layer, f"target_shape {target} does not fit {list(x.shape)}")
+        target[target.index(-1)] = x.size // known
+    if int(np.prod(target)) != x.size or not 1 <= len(target) <= 4:
+        raise _unsupported(layer, f"target_shape {target} does not fit {list(x.shape)}")
+    if tuple(target) == x.shape:
+        return [x]
+    return [b.emit(ir.RESHAPE, layer, [x], tuple(target))]
+
+
+def t_identity(b, layer, *xs):
+    if len(xs) != 1:
+        raise _unsupported(layer, f"called on {len(xs)} inputs")
+    return [xs[0]]
+
+
+TRANSLATORS = {
+    "Conv2D": t_conv2d,
+    "DepthwiseConv2D": t_depthwise,
+    "SeparableConv2D": t_separable,
+    "Dense": t_dense,
+    "BatchNormalization": t_batchnorm,
+    "Rescaling": t_rescaling,
+    "Normalization": t_normalization,
+    "ReLU": t_relu, "LeakyReLU": t_leaky_relu, "ELU": t_elu,
+    "Activation": t_activation, "Softmax": t_softmax,
+    "Add": t_add, "Multiply": t_multiply, "Concatenate": t_concatenate,
+    "GlobalAveragePooling2D": t_gap, "GlobalAvgPool2D": t_gap,
+    "GlobalMaxPooling2D": t_gmp, "GlobalMaxPool2D": t_gmp,
+    "AveragePooling2D": t_avgpool, "AvgPool2D": t_avgpool,
+    "MaxPooling2D": t_maxpool, "MaxPool2D": t_maxpool,
+    "ZeroPadding2D": t_zeropad,
+    "Flatten": t_flatten, "Reshape": t_reshape,
+}
+for _c in IDENTITY_CLASSES:
+    TRANSLATORS[_c] = t_identity
+
+MULTI_INPUT = (t_add, t_multiply, t_concatenate, t_identity)
+STRUCTURAL = ("InputLayer", "Sequential", "Functional", "Model")
+
+
+def supported_classes():
+    return sorted(set(TRANSLATORS) | set(STRUCTURAL))
+
+
+def check_supported(tree):
+    """Refuse the model before touching weights when any layer class is unknown."""
+    bad = [l for l in tree.walk()
+           if not l.is_model and l.class_name not in TRANSLATORS and l.class_name != "InputLayer"]
+    if bad:
+        first = bad[0]
+        err = _unsupported(first)
+        if len(bad) > 1:
+            more = ", ".join(f"'{l.name}' ({l.class_name})" for l in bad[1:6])
+            err.args = (err.args[0] + f"\nother unsupported layers: {more}"
+                        + (" ..." if len(bad) > 6 else ""),)
+        raise err
+    for l in tree.walk():
+        pol = l.cfg.get("dtype")
+        pname = pol.get("config", {}).get("name") if isinstance(pol, dict) else pol
+        if isinstance(pname, str) and ("int8" in pname or "int4" in pname or
+                                       "float8" in pname):
+            raise _unsupported(l, f"quantized dtype policy '{pname}'")
+
+
+def translate(b, layer, inputs):
+    fn = TRANSLATORS.get(layer.class_name)
+    if fn is None:
+        raise _unsupported(layer)
+    if fn not in MULTI_INPUT and len(inputs) != 1:
+        raise _unsupported(layer, f"called on {len(inputs)} inputs")
+    return fn(b, layer, *inputs)

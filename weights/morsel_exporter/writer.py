@@ -1,0 +1,171 @@
+"""The .morsel binary writer (weights/FORMAT.md, version 1.0). Little-endian throughout;
+CRC-32 is zlib.crc32; every section and every constant tensor starts on a 64-byte boundary."""
+
+import math
+import struct
+import zlib
+
+import numpy as np
+
+from . import ir
+
+MAGIC = b"\x89MORSEL\n"
+VERSION = (1, 0)
+ALIGN = 64
+NO_TENSOR = 0xFFFFFFFF
+
+STRINGS, TENSORS, OPS, MODEL, WEIGHTS, SELFTEST = 1, 2, 3, 4, 5, 6
+
+RESIZE = {"nearest": 0, "bilinear": 1, "bicubic": 2, "lanczos": 3, "box": 4}
+CROP = {"none": 0, "center": 1}
+
+
+def _align(n, a=ALIGN):
+    return (n + a - 1) // a * a
+
+
+class Strings:
+    def __init__(self):
+        self.buf = bytearray(b"\0")
+        self.index = {"": 0}
+
+    def add(self, s):
+        s = "" if s is None else str(s)
+        if "\0" in s:
+            s = s.replace("\0", " ")
+        if s not in self.index:
+            self.index[s] = len(self.buf)
+            self.buf += s.encode("utf8") + b"\0"
+        return self.index[s]
+
+
+def _f32(v):
+    return struct.pack("<f", float(v))
+
+
+def build(g, meta, selftest=None):
+    """Returns the file bytes.
+
+    meta: dict with preprocess (scale[3], offset[3], bgr), resize, crop, labels, name, source,
+    keras_version, exporter_version, source_format, license.
+    selftest: None or (input ndarray, output ndarray, tolerance).
+    """
+    strings = Strings()
+    tensors = g.tensors()
+    tindex = {id(t): i for i, t in enumerate(tensors)}
+    consts = [t for t in tensors if t.is_const]
+
+    # Layout: header, table, then sections each 64-aligned. Section count is known up front.
+    kinds = [STRINGS, TENSORS, OPS, MODEL, WEIGHTS] + ([SELFTEST] if selftest else [])
+
+    # OPS and MODEL reference strings; build them first (records need string offsets).
+    op_recs = []
+    for op in g.ops:
+        if not 1 <= len(op.inputs) <= 8:
+            raise ValueError(f"op {op.name} has {len(op.inputs)} inputs")
+        ins = [tindex[id(t)] for t in op.inputs] + [0] * (8 - len(op.inputs))
+        iattr = (list(op.iattr) + [0] * 12)[:12]
+        fattr = (list(op.fattr) + [0.0] * 4)[:4]
+        act_max = op.act.max if op.act.code == ir.RELU else math.inf
+        rec = struct.pack("<IIII", op.type, strings.add(op.name), strings.add(op.class_name),
+                          op.act.code)
+        rec += _f32(op.act.alpha) + struct.pack("<f", act_max)
+        rec += struct.pack("<I8II", len(op.inputs), *ins, tindex[id(op.output)])
+        rec += struct.pack("<12i", *iattr) + struct.pack("<4f", *fattr)
+        assert len(rec) == 128
+        op_recs.append(rec)
+
+    labels = meta.get("labels") or []
+    pp = meta["preprocess"]
+    model = struct.pack(
+        "<IIIIIIII", tindex[id(g.input)], tindex[id(g.output)],
+        NO_TENSOR if g.logits is None else tindex[id(g.logits)], len(labels), g.output_kind,
+        RESIZE[meta["resize"]], CROP[meta["crop"]], 1 if pp["bgr"] else 0)
+    model += struct.pack("<3f", *pp["scale"]) + struct.pack("<3f", *pp["offset"])
+    model += struct.pack("<6I", *(strings.add(meta.get(k, "")) for k in (
+        "name", "source", "keras_version", "exporter_version", "source_format", "license")))
+    model += b"\0" * (128 - len(model))
+    model += b"".join(struct.pack("<I", strings.add(l)) for l in labels)
+
+    tensor_names = [strings.add(t.name) for t in tensors]
+
+    # Offsets: everything after the header + table. To leave as few bytes as possible outside
+    # every CRC, the sections whose size may exceed their content absorb their trailing zero
+    # padding up to the next 64-byte boundary: STRINGS (extra NULs), WEIGHTS (after the last
+    # constant) and SELFTEST ("then zero padding"). TENSORS and OPS are multiples of 64 already;
+    # only MODEL (exactly 128 + 4 * n_labels bytes) and an odd-length section table leave gaps.
+    strings.buf += b"\0" * (_align(len(strings.buf)) - len(strings.buf))
+    table_end = 64 + 32 * len(kinds)
+    off = _align(table_end)
+    sec_off = {}
+
+    def place(kind, size):
+        nonlocal off
+        sec_off[kind] = off
+        off = _align(off + size)
+
+    place(STRINGS, len(strings.buf))
+    place(TENSORS, 64 * len(tensors))
+    place(OPS, 128 * len(op_recs))
+    place(MODEL, len(model))
+    # WEIGHTS: each constant 64-aligned in the file (the section start is).
+    w_start = off
+    const_off = {}
+    cur = w_start
+    for t in consts:
+        cur = _align(cur)
+        const_off[id(t)] = cur
+        cur += 4 * t.size
+    w_size = _align(cur) - w_start
+    place(WEIGHTS, w_size)
+    if selftest:
+        x, y, tol = selftest
+        st_size = _align(64 + 4 * (x.size + y.size))
+        place(SELFTEST, st_size)
+    file_size = off  # every section ends 64-aligned; the last one ends the file
+
+    # TENSORS
+    trecs = bytearray()
+    for t, nm in zip(tensors, tensor_names):
+        if not 1 <= len(t.shape) <= 4:
+            raise ValueError(f"tensor {t.name} has rank {len(t.shape)}")
+        dims = list(t.shape) + [1] * (4 - len(t.shape))
+        if t.is_const:
+            do, ds = const_off[id(t)], 4 * t.size
+        else:
+            do, ds = 0, 0
+        r = struct.pack("<IIII4IQQ", nm, 1 if t.is_const else 0, 1, len(t.shape), *dims, do, ds)
+        trecs += r + b"\0" * (64 - len(r))
+
+    weights = bytearray(w_size)
+    for t in consts:
+        o = const_off[id(t)] - w_start
+        data = np.ascontiguousarray(t.data, dtype="<f4").tobytes()
+        weights[o:o + len(data)] = data
+
+    blobs = {STRINGS: bytes(strings.buf), TENSORS: bytes(trecs), OPS: b"".join(op_recs),
+             MODEL: model, WEIGHTS: bytes(weights)}
+    counts = {STRINGS: 0, TENSORS: len(tensors), OPS: len(op_recs), MODEL: 1, WEIGHTS: 0}
+    if selftest:
+        x, y, tol = selftest
+        st = struct.pack("<IIf", x.size, y.size, tol) + b"\0" * 52
+        st += np.ascontiguousarray(x, dtype="<f4").tobytes()
+        st += np.ascontiguousarray(y, dtype="<f4").tobytes()
+        blobs[SELFTEST] = st + b"\0" * (st_size - len(st))
+        counts[SELFTEST] = 1
+
+    out = bytearray(file_size)
+    table = bytearray()
+    for k in kinds:
+        data = blobs[k]
+        o = sec_off[k]
+        out[o:o + len(data)] = data
+        table += struct.pack("<IIQQQ", k, zlib.crc32(data) & 0xFFFFFFFF, o, len(data), counts[k])
+    header = bytearray(MAGIC + struct.pack("<HHIQI", VERSION[0], VERSION[1], len(kinds),
+                                           file_size, 0))
+    header += b"\0" * (64 - len(header))
+    crc = zlib.crc32(bytes(header) + bytes(table)) & 0xFFFFFFFF
+    header[24:28] = struct.pack("<I", crc)
+    out[0:64] = header
+    out[64:64 + len(table)] = table
+    return bytes(out)
