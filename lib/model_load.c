@@ -83,29 +83,42 @@ static morsel_status read_sections(morsel_model *m, section *sec, morsel_error *
     if (want != rd32(b + 24))
         return bad(err, "header checksum mismatch");
 
+    uint64_t span_off[MAX_SECTIONS], span_end[MAX_SECTIONS];
     for (uint32_t i = 0; i < n_sec; i++) {
         const uint8_t *e = b + HEADER_SIZE + (size_t)i * SECTION_ENTRY;
         uint32_t kind = rd32(e);
         uint64_t off = rd64(e + 8), size = rd64(e + 16);
         if (off % 64 || off < table_end || off > m->size || size > m->size - off)
             return bad(err, "a section lies outside the file or is misaligned");
+        if (mf_crc32(0, b + off, (size_t)size) != rd32(e + 4))
+            return morsel_fail(err, MORSEL_ERR_FORMAT,
+                               "corrupt model file: checksum mismatch in section %u", kind);
+        /* Insertion by offset, for the overlap and padding checks below. */
+        uint32_t j = i;
+        for (; j > 0 && span_off[j - 1] > off; j--) {
+            span_off[j] = span_off[j - 1];
+            span_end[j] = span_end[j - 1];
+        }
+        span_off[j] = off;
+        span_end[j] = off + size;
         if (kind == 0 || kind >= SEC_MAX_)
             continue; /* a later minor version's section: ignored */
         if (sec[kind].present)
             return bad(err, "a section kind appears twice");
-        if (mf_crc32(0, b + off, (size_t)size) != rd32(e + 4))
-            return morsel_fail(err, MORSEL_ERR_FORMAT,
-                               "corrupt model file: checksum mismatch in section %u", kind);
         sec[kind] = (section){1, off, size, rd64(e + 24), b + off};
     }
-    for (int k = 1; k < SEC_MAX_; k++) {
-        for (int j = k + 1; j < SEC_MAX_; j++) {
-            if (!sec[k].present || !sec[j].present)
-                continue;
-            if (sec[k].offset < sec[j].offset + sec[j].size &&
-                sec[j].offset < sec[k].offset + sec[k].size && sec[k].size && sec[j].size)
-                return bad(err, "sections overlap");
-        }
+    /* Bytes outside every section are covered by no checksum, so the format pins them to
+     * zero: together with the CRCs, any flipped bit anywhere in the file is caught. */
+    uint64_t cursor = table_end;
+    for (uint32_t i = 0; i <= n_sec; i++) {
+        uint64_t next = i < n_sec ? span_off[i] : m->size;
+        if (next < cursor)
+            return bad(err, "sections overlap");
+        for (uint64_t k = cursor; k < next; k++)
+            if (b[k] != 0)
+                return bad(err, "non-zero padding between sections");
+        if (i < n_sec)
+            cursor = span_end[i];
     }
     static const char *const names[] = {"", "STRINGS", "TENSORS", "OPS", "MODEL", "WEIGHTS"};
     for (int k = SEC_STRINGS; k <= SEC_WEIGHTS; k++)
