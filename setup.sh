@@ -9,10 +9,15 @@ SUDO=""
 if command -v apt-get >/dev/null; then
   $SUDO apt-get update -qq
   # Build: compiler, CMake, OpenBLAS, libpng, libjpeg-turbo. Tests: clang (warnings check),
-  # python3-venv, node/npm (to fetch the default model's npm package).
+  # python3-venv.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang libopenblas-dev libpng-dev libjpeg62-turbo-dev \
-    python3 python3-venv nodejs npm ca-certificates >/dev/null
+    python3 python3-venv ca-certificates >/dev/null
+  # npm fetches the default model's package. Debian's nodejs and npm packages conflict with a
+  # Node.js that already ships its own npm (NodeSource), so install them only when npm is absent.
+  command -v npm >/dev/null ||
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      nodejs npm >/dev/null
 fi
 
 # Python: the exporter needs numpy + h5py only; TensorFlow/Keras are the tests' oracle and
