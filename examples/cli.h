@@ -21,5 +21,6 @@ void cli_set_threads(int n);
 int cli_classify(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_eval(int argc, char **argv);
 
 #endif

@@ -60,6 +60,10 @@ static void usage(FILE *f)
             "  verify MODEL...              run each file's embedded Keras self-test\n"
             "  run MODEL IN.f32 OUT.f32 [--logits]\n"
             "                               raw float32 tensor in ([H,W,C], preprocessed) and out\n"
+            "  eval --model M [--json | --csv] [--heatmap OUT.png] [--top K] [--threads N] DIR\n"
+            "                               accuracy, per-class precision/recall/F1, confusion\n"
+            "                               matrix on a labelled folder (class sub-folders or\n"
+            "                               <class index>_<n>.jpg names)\n"
             "  bench [--model M] [--runs N] [--warmup N] [--threads N]\n"
             "                               time inference: median and p90 over N runs\n"
             "  export INPUT -o OUT.morsel [exporter options]\n"
@@ -213,6 +217,8 @@ int main(int argc, char **argv)
         return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return cli_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))
         return cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "export"))
