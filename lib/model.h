@@ -13,6 +13,8 @@
 
 #define MF_MAX_INPUTS 8
 #define MF_NO_TENSOR 0xFFFFFFFFu
+/* Largest activation arena (and kernel scratch) a model may plan: 4 GiB. */
+#define MF_MAX_ARENA_BYTES ((size_t)4 << 30)
 
 enum mf_op_type {
     MF_OP_CONV2D = 1,

@@ -103,5 +103,11 @@ morsel_status mf_plan(morsel_model *m, morsel_error *err)
             m->scratch_floats = m->ops[i].scratch;
     free(ids);
     free(done);
+    /* A file may be well-formed yet ask for absurd memory; refuse before any context tries. */
+    if (m->arena_bytes > MF_MAX_ARENA_BYTES || m->scratch_floats > MF_MAX_ARENA_BYTES / 4)
+        return morsel_fail(err, MORSEL_ERR_LIMIT,
+                           "model needs %zu MB of activations and %zu MB of scratch; the limit "
+                           "is %llu MB", m->arena_bytes >> 20, (m->scratch_floats * 4) >> 20,
+                           (unsigned long long)(MF_MAX_ARENA_BYTES >> 20));
     return MORSEL_OK;
 }
