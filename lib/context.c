@@ -17,7 +17,7 @@ struct morsel_context {
     mi_buffer encoded;        /* file bytes for classify_file, likewise */
     float *pp_scratch;        /* resize intermediates, grown likewise */
     size_t pp_scratch_floats;
-    morsel_image_limits limits;
+    morsel_decode_options decode; /* limits resolved: never 0 */
     morsel_preprocess preprocess;
 };
 
@@ -53,7 +53,7 @@ morsel_status morsel_context_create(const morsel_model *model, morsel_context **
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for a %zu-byte arena",
                            model->arena_bytes);
     }
-    c->limits = (morsel_image_limits){MI_DEFAULT_MAX_ENCODED_BYTES, MI_DEFAULT_MAX_PIXELS};
+    c->decode = (morsel_decode_options){MI_DEFAULT_MAX_ENCODED_BYTES, MI_DEFAULT_MAX_PIXELS, 0, 0};
     c->preprocess = model->preprocess;
     *out = c;
     return MORSEL_OK;
@@ -71,11 +71,22 @@ void morsel_context_destroy(morsel_context *c)
     free(c);
 }
 
-morsel_status morsel_context_set_image_limits(morsel_context *c, const morsel_image_limits *lim)
+morsel_status morsel_context_set_decode_options(morsel_context *c, const morsel_decode_options *opt)
 {
-    if (!c || !lim || !lim->max_encoded_bytes || !lim->max_pixels)
+    if (!c)
         return MORSEL_ERR_ARGUMENT;
-    c->limits = *lim;
+    morsel_decode_options d = {MI_DEFAULT_MAX_ENCODED_BYTES, MI_DEFAULT_MAX_PIXELS, 0, 0};
+    if (opt) {
+        if ((unsigned)opt->exif_orientation > 1 || (unsigned)opt->jpeg_fast_scale > 1)
+            return MORSEL_ERR_ARGUMENT;
+        if (opt->max_encoded_bytes)
+            d.max_encoded_bytes = opt->max_encoded_bytes;
+        if (opt->max_pixels)
+            d.max_pixels = opt->max_pixels;
+        d.exif_orientation = opt->exif_orientation;
+        d.jpeg_fast_scale = opt->jpeg_fast_scale;
+    }
+    c->decode = d;
     return MORSEL_OK;
 }
 
@@ -164,9 +175,9 @@ morsel_status morsel_classify_rgb(morsel_context *c, const uint8_t *rgb, int wid
     if (width < 1 || height < 1 || stride < (size_t)width * 3)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "bad image geometry %dx%d stride %zu",
                            width, height, stride);
-    if ((uint64_t)width * (uint64_t)height > c->limits.max_pixels)
+    if ((uint64_t)width * (uint64_t)height > c->decode.max_pixels)
         return morsel_fail(err, MORSEL_ERR_LIMIT, "image %dx%d exceeds the %llu-pixel limit",
-                           width, height, (unsigned long long)c->limits.max_pixels);
+                           width, height, (unsigned long long)c->decode.max_pixels);
     const morsel_model *m = c->model;
     const mf_tensor *in = &m->tensors[m->input];
     double t0 = now_ms();
@@ -203,7 +214,9 @@ morsel_status morsel_classify_encoded(morsel_context *c, const void *bytes, size
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context or image bytes");
     double t0 = now_ms();
     int w = 0, h = 0;
-    morsel_status s = mi_decode(bytes, size, &c->limits, &c->pixels, &w, &h, err);
+    const mf_tensor *in = &c->model->tensors[c->model->input];
+    morsel_status s = mi_decode(bytes, size, &c->decode, (int)in->dims[1], (int)in->dims[0],
+                                &c->pixels, &w, &h, err);
     if (s)
         return s;
     double t1 = now_ms();
@@ -230,10 +243,10 @@ morsel_status morsel_classify_file(morsel_context *c, const char *path, int k, m
         fclose(f);
         return morsel_fail(err, MORSEL_ERR_IO, "cannot read image '%s'", path);
     }
-    if ((uint64_t)size > c->limits.max_encoded_bytes) {
+    if ((uint64_t)size > c->decode.max_encoded_bytes) {
         fclose(f);
         return morsel_fail(err, MORSEL_ERR_LIMIT, "image '%s' is %ld bytes, over the %llu limit",
-                           path, size, (unsigned long long)c->limits.max_encoded_bytes);
+                           path, size, (unsigned long long)c->decode.max_encoded_bytes);
     }
     if ((size_t)size + 1 > c->encoded.capacity) {
         uint8_t *p = realloc(c->encoded.data, (size_t)size + 1);

@@ -14,14 +14,25 @@ typedef struct mi_buffer {
 
 void mi_buffer_free(mi_buffer *b);
 
-/* Limits used when morsel_image_limits is NULL or a field of it is 0. */
+/* Limits used when morsel_decode_options is NULL or a limit field of it is 0. */
 #define MI_DEFAULT_MAX_ENCODED_BYTES ((uint64_t)64 << 20) /* 64 MiB */
 #define MI_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20)        /* 64 Mi pixels (width * height) */
 
 /* Decodes into buf (grown with realloc only when too small). Detects JPEG/PNG by magic bytes.
- * Truncated or corrupt data gives MORSEL_ERR_IMAGE, never a crash; limits give MORSEL_ERR_LIMIT. */
-morsel_status mi_decode(const void *bytes, size_t size, const morsel_image_limits *lim,
-                        mi_buffer *buf, int *width, int *height, morsel_error *err);
+ * Truncated or corrupt data gives MORSEL_ERR_IMAGE, never a crash; limits give MORSEL_ERR_LIMIT.
+ * opt NULL: the defaults (Pillow-exact). target_w x target_h: the size the pixels will be resized
+ * to, used only by opt->jpeg_fast_scale (0 x 0: no scaling). The limits apply to the stored
+ * size; *width x *height is the decoded size (after EXIF orientation and DCT scaling). */
+morsel_status mi_decode(const void *bytes, size_t size, const morsel_decode_options *opt,
+                        int target_w, int target_h, mi_buffer *buf, int *width, int *height,
+                        morsel_error *err);
+
+/* The EXIF orientation Pillow's getexif() reads from a JPEG's Exif APP1 payload (starting with
+ * "Exif\0\0", segments concatenated): 2..8 the transpose ImageOps.exif_transpose applies; 1 an
+ * Orientation tag that asks for nothing (1, 0, 9, a string, ...); 0 no Orientation tag (then
+ * Pillow looks at XMP); -1 a block Pillow cannot read at all (bad TIFF header). Never reads
+ * outside data[0..size). Exposed for the tests. */
+int mi_exif_orientation(const uint8_t *data, size_t size);
 
 /* Floats of scratch mi_preprocess needs for a source of src_w x src_h into dst_w x dst_h. */
 size_t mi_preprocess_scratch(int src_w, int src_h, int dst_w, int dst_h);

@@ -4,15 +4,16 @@
 
 #include <stdlib.h>
 
-morsel_status morsel_decode_image(const void *bytes, size_t size, const morsel_image_limits *lim,
-                                  uint8_t **rgb, int *width, int *height, morsel_error *err)
+morsel_status morsel_decode_image(const void *bytes, size_t size, const morsel_decode_options *opt,
+                                  int target_w, int target_h, uint8_t **rgb, int *width,
+                                  int *height, morsel_error *err)
 {
     if (!rgb || !width || !height)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "morsel_decode_image: NULL output pointer");
     *rgb = NULL;
     mi_buffer buf = {NULL, 0};
     int w = 0, h = 0;
-    morsel_status st = mi_decode(bytes, size, lim, &buf, &w, &h, err);
+    morsel_status st = mi_decode(bytes, size, opt, target_w, target_h, &buf, &w, &h, err);
     if (st != MORSEL_OK) {
         mi_buffer_free(&buf);
         return st;

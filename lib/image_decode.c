@@ -45,16 +45,16 @@ static morsel_status buffer_reserve(mi_buffer *b, size_t need, morsel_error *err
     return MORSEL_OK;
 }
 
-static void effective_limits(const morsel_image_limits *lim, uint64_t *max_bytes,
+static void effective_limits(const morsel_decode_options *opt, uint64_t *max_bytes,
                              uint64_t *max_pixels)
 {
     *max_bytes = MI_DEFAULT_MAX_ENCODED_BYTES;
     *max_pixels = MI_DEFAULT_MAX_PIXELS;
-    if (lim) {
-        if (lim->max_encoded_bytes)
-            *max_bytes = lim->max_encoded_bytes;
-        if (lim->max_pixels)
-            *max_pixels = lim->max_pixels;
+    if (opt) {
+        if (opt->max_encoded_bytes)
+            *max_bytes = opt->max_encoded_bytes;
+        if (opt->max_pixels)
+            *max_pixels = opt->max_pixels;
     }
 }
 
@@ -75,6 +75,161 @@ static morsel_status check_dims(const char *what, uint64_t w, uint64_t h, uint64
     return MORSEL_OK;
 }
 
+/* ==== EXIF orientation ====================================================================== */
+
+static uint32_t rd16(const uint8_t *p, int big)
+{
+    return big ? (uint32_t)p[0] << 8 | p[1] : (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint32_t rd32(const uint8_t *p, int big)
+{
+    return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* Bytes per value of the TIFF field types Pillow's IFD reader knows (0: unknown, skipped). */
+static unsigned tiff_unit(uint32_t type)
+{
+    switch (type) {
+    case 1: case 2: case 6: case 7: return 1;       /* BYTE ASCII SBYTE UNDEFINED */
+    case 3: case 8: return 2;                       /* SHORT SSHORT */
+    case 4: case 9: case 11: case 13: return 4;     /* LONG SLONG FLOAT IFD */
+    case 5: case 10: case 12: case 16: return 8;    /* RATIONAL SRATIONAL DOUBLE LONG8 */
+    default: return 0;
+    }
+}
+
+/* The first value of a field as a key of exif_transpose's {2..8} table, or -1 when it cannot be
+ * one. Pillow gives BYTE, UNDEFINED and ASCII values as bytes/str (never a key); the integer types
+ * as int; RATIONAL/SRATIONAL as a fraction and FLOAT/DOUBLE as a float, which equal the integer
+ * key when integral (IFDRational(12, 2) == 6 == 6.0); a zero denominator is NaN. */
+static long long tiff_first_value(uint32_t type, const uint8_t *p, int big)
+{
+    switch (type) {
+    case 6: return (int8_t)p[0];
+    case 3: return rd16(p, big);
+    case 8: return (int16_t)rd16(p, big);
+    case 4: case 13: return rd32(p, big);
+    case 9: return (int32_t)rd32(p, big);
+    case 16: {
+        uint64_t hi = rd32(p + (big ? 0 : 4), big), lo = rd32(p + (big ? 4 : 0), big);
+        return (hi << 32 | lo) > 8 ? -1 : (long long)lo;
+    }
+    case 5: case 10: {
+        long long num = type == 5 ? (long long)rd32(p, big) : (long long)(int32_t)rd32(p, big);
+        long long den = type == 5 ? (long long)rd32(p + 4, big)
+                                  : (long long)(int32_t)rd32(p + 4, big);
+        return den == 0 || num % den ? -1 : num / den;
+    }
+    case 11: {
+        uint32_t bits = rd32(p, big);
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        return f >= 1.0f && f <= 8.0f && f == (float)(int)f ? (long long)f : -1;
+    }
+    case 12: {
+        uint64_t bits = (uint64_t)rd32(p + (big ? 0 : 4), big) << 32 | rd32(p + (big ? 4 : 0), big);
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        return d >= 1.0 && d <= 8.0 && d == (double)(int)d ? (long long)d : -1;
+    }
+    default: return -1; /* BYTE, ASCII, UNDEFINED */
+    }
+}
+
+/* Pillow's Exif.load + ImageFileDirectory_v2.load, reduced to IFD0's Orientation (0x0112):
+ * up to two leading "Exif\0\0" are dropped; an empty rest has no tags; the TIFF header must be
+ * 8 bytes starting with II*\0, MM\0*, MM*\0, II\0* or MM\0+ (otherwise, II+\0 BigTIFF
+ * included, Pillow raises and reads no orientation at all, not even from XMP: -1); the IFD is read
+ * entry by entry until it or the data ends (Pillow keeps the entries read before a truncation);
+ * the first entry of a tag wins; unknown types and zero-length values are skipped; a value stored
+ * out of line is skipped when the out-of-line bytes of the tags read so far exceed the data's
+ * size, and ends the IFD when it does not lie wholly inside the data. Every read is
+ * bounds-checked. */
+int mi_exif_orientation(const uint8_t *data, size_t size)
+{
+    static const uint8_t hdr[6] = {'E', 'x', 'i', 'f', 0, 0};
+    if (!data)
+        return 0;
+    for (int i = 0; i < 2 && size >= 6 && !memcmp(data, hdr, 6); i++) {
+        data += 6;
+        size -= 6;
+    }
+    if (size == 0)
+        return 0;
+    if (size < 8)
+        return -1;
+    int big;
+    /* Pillow's accepted prefixes; it tells BigTIFF by byte 2 == 43 only, so "MM\0+" is read as
+     * a classic big-endian TIFF while "II+\0" fails (its 8-byte offset is not in the header). */
+    if (data[0] == 'M' && data[1] == 'M' && ((data[2] == 0 && data[3] == 42) ||
+                                             (data[2] == 42 && data[3] == 0) ||
+                                             (data[2] == 0 && data[3] == 43)))
+        big = 1;
+    else if (data[0] == 'I' && data[1] == 'I' && ((data[2] == 42 && data[3] == 0) ||
+                                                  (data[2] == 0 && data[3] == 42)))
+        big = 0;
+    else
+        return -1;
+    uint64_t pos = rd32(data + 4, big);
+    if (pos > size || size - pos < 2)
+        return 0;
+    uint32_t count = rd16(data + pos, big);
+    pos += 2;
+    uint64_t out_of_line = 0;
+    int orientation = 0;
+    uint8_t seen[65536 / 8];
+    memset(seen, 0, sizeof seen);
+    for (uint32_t i = 0; i < count && size - pos >= 12; i++, pos += 12) {
+        const uint8_t *e = data + pos;
+        uint32_t tag = rd16(e, big), type = rd16(e + 2, big), n = rd32(e + 4, big);
+        if (seen[tag >> 3] & (1u << (tag & 7)))
+            continue;
+        unsigned unit = tiff_unit(type);
+        if (!unit)
+            continue;
+        uint64_t bytes = (uint64_t)n * unit;
+        const uint8_t *val = e + 8;
+        if (bytes > 4) {
+            uint64_t off = rd32(e + 8, big);
+            out_of_line += bytes;
+            if (out_of_line > size)
+                continue;
+            if (off > size || size - off < bytes)
+                break; /* Pillow: "Truncated File Read" ends the IFD */
+            val = data + off;
+        }
+        if (bytes == 0)
+            continue;
+        seen[tag >> 3] |= (uint8_t)(1u << (tag & 7));
+        if (tag == 0x0112) {
+            long long v = tiff_first_value(type, val, big);
+            orientation = v >= 1 && v <= 8 ? (int)v : 1; /* present; nothing to undo */
+        }
+    }
+    return orientation;
+}
+
+/* Pillow's XMP fallback (getexif() when EXIF has no Orientation): the first match of
+ * tiff:Orientation(="|>)([0-9]) in the last XMP APP1 segment. 0 when there is none. */
+static int xmp_orientation(const uint8_t *p, size_t n)
+{
+    static const char key[] = "tiff:Orientation";
+    const size_t k = sizeof key - 1;
+    for (size_t i = 0; n >= k + 2 && i <= n - k - 2; i++) {
+        if (p[i] != 't' || memcmp(p + i, key, k))
+            continue;
+        const uint8_t *q = p + i + k;
+        size_t left = n - i - k;
+        if (q[0] == '=' && left >= 3 && q[1] == '"' && q[2] >= '0' && q[2] <= '9')
+            return q[2] > '8' || q[2] == '0' ? 1 : q[2] - '0';
+        if (q[0] == '>' && q[1] >= '0' && q[1] <= '9')
+            return q[1] > '8' || q[1] == '0' ? 1 : q[1] - '0';
+    }
+    return 0;
+}
+
 /* ==== JPEG ================================================================================== */
 
 typedef struct jpeg_err {
@@ -92,10 +247,13 @@ typedef struct jpeg_state {
     const uint8_t *data;
     size_t size;
     uint64_t max_pixels;
+    int apply_exif, fast_scale, target_w, target_h;
     mi_buffer *buf;
     morsel_error *err;
     /* progress (kept here, not in locals of the function that calls setjmp) */
     size_t rgb_bytes;
+    int orientation; /* 1..8, 1 when not applied */
+    int scale;       /* DCT scaling denominator: 1, 2, 4 or 8 */
     /* out */
     morsel_status status; /* set when the run function returns normally */
     int width, height;
@@ -161,6 +319,76 @@ static void cmyk_row_to_rgb(const uint8_t *in, uint8_t *out, unsigned w)
     }
 }
 
+/* The orientation ImageOps.exif_transpose would undo, from the APP1 markers libjpeg saved: the
+ * Exif segments concatenated as Pillow's JPEG plugin does (the first whole, later ones without
+ * their 6-byte header), else the last XMP segment. 1 when there is nothing to do. */
+static int jpeg_orientation(j_decompress_ptr ci)
+{
+    static const char xmp_id[] = "http://ns.adobe.com/xap/1.0/"; /* + its NUL: 29 bytes */
+    size_t exif_total = 0, n_exif = 0;
+    const struct jpeg_marker_struct *first = NULL, *xmp = NULL;
+    for (jpeg_saved_marker_ptr m = ci->marker_list; m; m = m->next) {
+        if (m->marker != JPEG_APP0 + 1)
+            continue;
+        if (m->data_length >= 6 && !memcmp(m->data, "Exif\0\0", 6)) {
+            exif_total += n_exif ? m->data_length - 6 : m->data_length;
+            if (!n_exif)
+                first = m;
+            n_exif++;
+        } else if (m->data_length >= sizeof xmp_id && !memcmp(m->data, xmp_id, sizeof xmp_id)) {
+            xmp = m;
+        }
+    }
+    int o = 0;
+    if (n_exif == 1) {
+        o = mi_exif_orientation(first->data, first->data_length);
+    } else if (n_exif > 1) {
+        /* pool memory: released by jpeg_destroy_decompress on every path */
+        uint8_t *cat = (*ci->mem->alloc_large)((j_common_ptr)ci, JPOOL_IMAGE, exif_total);
+        size_t at = 0;
+        for (jpeg_saved_marker_ptr m = ci->marker_list; m; m = m->next) {
+            if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 ||
+                memcmp(m->data, "Exif\0\0", 6))
+                continue;
+            size_t skip = at ? 6 : 0;
+            memcpy(cat + at, m->data + skip, m->data_length - skip);
+            at += m->data_length - skip;
+        }
+        o = mi_exif_orientation(cat, at);
+    }
+    if (o == 0 && xmp) /* no Orientation tag (-1, an unreadable block, stops Pillow here) */
+        o = xmp_orientation(xmp->data + sizeof xmp_id, xmp->data_length - sizeof xmp_id);
+    return o >= 1 && o <= 8 ? o : 1;
+}
+
+/* Where decoded row y (w pixels of an w x h image) lands in the transposed image, as ImageOps.
+ * exif_transpose lays it out: pixel x goes to out + (*start + x * *step) * 3. */
+static void oriented_row(int orientation, size_t w, size_t h, size_t y, ptrdiff_t *start,
+                         ptrdiff_t *step)
+{
+    const ptrdiff_t W = (ptrdiff_t)w, H = (ptrdiff_t)h, Y = (ptrdiff_t)y;
+    switch (orientation) {
+    case 2: *start = Y * W + W - 1; *step = -1; break;               /* FLIP_LEFT_RIGHT */
+    case 3: *start = (H - 1 - Y) * W + W - 1; *step = -1; break;     /* ROTATE_180 */
+    case 4: *start = (H - 1 - Y) * W; *step = 1; break;              /* FLIP_TOP_BOTTOM */
+    case 5: *start = Y; *step = H; break;                            /* TRANSPOSE */
+    case 6: *start = H - 1 - Y; *step = H; break;                    /* ROTATE_270 */
+    case 7: *start = (W - 1) * H + H - 1 - Y; *step = -H; break;     /* TRANSVERSE */
+    case 8: *start = (W - 1) * H + Y; *step = -H; break;             /* ROTATE_90 */
+    default: *start = Y * W; *step = 1; break;
+    }
+}
+
+/* The DCT scaling denominator Pillow's Image.draft(mode, (tw, th)) picks: the largest d in
+ * {8, 4, 2, 1} with d <= min(w // tw, h // th), i.e. w/d >= tw and h/d >= th. */
+static int draft_scale(unsigned w, unsigned h, int tw, int th)
+{
+    if (tw <= 0 || th <= 0)
+        return 1;
+    unsigned sx = w / (unsigned)tw, sy = h / (unsigned)th, s = sx < sy ? sx : sy;
+    return s >= 8 ? 8 : s >= 4 ? 4 : s >= 2 ? 2 : 1;
+}
+
 /* Returns 0 when it finished normally (s->status says how), 1 after a libjpeg error. */
 static int jpeg_run(jpeg_state *s)
 {
@@ -173,15 +401,19 @@ static int jpeg_run(jpeg_state *s)
     s->created = 1;
     ci->progress = &s->progress;
     jpeg_mem_src(ci, s->data, (unsigned long)s->size);
+    if (s->apply_exif)
+        jpeg_save_markers(ci, JPEG_APP0 + 1, 0xFFFF);
     (void)jpeg_read_header(ci, TRUE);
 
+    /* The limit is on the stored size: DCT scaling still reads every coefficient. */
     s->status = check_dims("JPEG", ci->image_width, ci->image_height, s->max_pixels,
                            &s->rgb_bytes, s->err);
     if (s->status != MORSEL_OK)
         return 0;
 
-    /* Pillow's defaults: JDCT_ISLOW and fancy upsampling are libjpeg's own defaults; no scaling,
-     * no quantization. Only the output colour space is chosen. */
+    /* Pillow's defaults: JDCT_ISLOW and fancy upsampling are libjpeg's own defaults; no
+     * quantization. The output colour space is chosen, and in fast mode the DCT scaling (which
+     * is all Pillow's draft() changes as well). */
     int cmyk = 0;
     switch (ci->jpeg_color_space) {
     case JCS_GRAYSCALE: /* libjpeg replicates Y into R=G=B, as Pillow's L -> RGB does */
@@ -201,32 +433,66 @@ static int jpeg_run(jpeg_state *s)
         return 0;
     }
 
+    s->orientation = s->apply_exif ? jpeg_orientation(ci) : 1;
+    s->scale = 1;
+    if (s->fast_scale) {
+        /* the target in stored orientation: transposing orientations swap it */
+        int tw = s->orientation >= 5 ? s->target_h : s->target_w;
+        int th = s->orientation >= 5 ? s->target_w : s->target_h;
+        s->scale = draft_scale(ci->image_width, ci->image_height, tw, th);
+        if (s->scale > 1) {
+            ci->scale_num = 1;
+            ci->scale_denom = (unsigned)s->scale;
+        }
+    }
+    jpeg_calc_output_dimensions(ci);
+    const unsigned want_w = (ci->image_width + (unsigned)s->scale - 1) / (unsigned)s->scale;
+    const unsigned want_h = (ci->image_height + (unsigned)s->scale - 1) / (unsigned)s->scale;
+    if (ci->output_width != want_w || ci->output_height != want_h ||
+        ci->output_components != (cmyk ? 4 : 3)) {
+        s->status = morsel_fail(s->err, MORSEL_ERR_IMAGE, "JPEG: unexpected output geometry");
+        return 0;
+    }
+    s->rgb_bytes = (size_t)want_w * want_h * 3;
     s->status = buffer_reserve(s->buf, s->rgb_bytes, s->err);
     if (s->status != MORSEL_OK)
         return 0;
 
     (void)jpeg_start_decompress(ci);
-    if (ci->output_width != ci->image_width || ci->output_height != ci->image_height ||
-        ci->output_components != (cmyk ? 4 : 3)) {
+    if (ci->output_width != want_w || ci->output_height != want_h) {
         s->status = morsel_fail(s->err, MORSEL_ERR_IMAGE, "JPEG: unexpected output geometry");
         return 0;
     }
 
-    const size_t stride = (size_t)ci->output_width * 3;
-    JSAMPARRAY cmyk_row = NULL;
-    if (cmyk) /* pool memory: released by jpeg_destroy_decompress on every path */
-        cmyk_row = (*ci->mem->alloc_sarray)((j_common_ptr)ci, JPOOL_IMAGE,
-                                             ci->output_width * 4, 1);
+    const size_t w = ci->output_width, h = ci->output_height, stride = w * 3;
+    const int direct = !cmyk && s->orientation == 1;
+    JSAMPARRAY row = NULL; /* pool memory: released by jpeg_destroy_decompress on every path */
+    if (!direct)
+        row = (*ci->mem->alloc_sarray)((j_common_ptr)ci, JPOOL_IMAGE,
+                                        (JDIMENSION)(w * (cmyk ? 7 : 3)), 1);
     while (ci->output_scanline < ci->output_height) {
-        uint8_t *dst = s->buf->data + (size_t)ci->output_scanline * stride;
-        if (cmyk) {
-            if (jpeg_read_scanlines(ci, cmyk_row, 1) != 1)
+        const size_t y = ci->output_scanline;
+        if (direct) {
+            JSAMPROW dst = s->buf->data + y * stride;
+            if (jpeg_read_scanlines(ci, &dst, 1) != 1)
                 break;
-            cmyk_row_to_rgb(cmyk_row[0], dst, ci->output_width);
-        } else {
-            JSAMPROW row = dst;
-            if (jpeg_read_scanlines(ci, &row, 1) != 1)
-                break;
+            continue;
+        }
+        if (jpeg_read_scanlines(ci, row, 1) != 1)
+            break;
+        const uint8_t *rgb = row[0];
+        if (cmyk) { /* the RGB row goes after the 4w CMYK bytes */
+            cmyk_row_to_rgb(row[0], row[0] + 4 * w, (unsigned)w);
+            rgb = row[0] + 4 * w;
+        }
+        ptrdiff_t start, step;
+        oriented_row(s->orientation, w, h, y, &start, &step);
+        uint8_t *out = s->buf->data;
+        for (size_t x = 0; x < w; x++) {
+            uint8_t *d = out + (start + (ptrdiff_t)x * step) * 3;
+            d[0] = rgb[3 * x];
+            d[1] = rgb[3 * x + 1];
+            d[2] = rgb[3 * x + 2];
         }
     }
     if (ci->output_scanline < ci->output_height) {
@@ -236,13 +502,14 @@ static int jpeg_run(jpeg_state *s)
     /* Reads on to EOI: like Pillow, a file cut anywhere before EOI counts as truncated (the
      * JWRN_JPEG_EOF warning longjmps). */
     (void)jpeg_finish_decompress(ci);
-    s->width = (int)ci->output_width;
-    s->height = (int)ci->output_height;
+    s->width = (int)(s->orientation >= 5 ? h : w);
+    s->height = (int)(s->orientation >= 5 ? w : h);
     s->status = MORSEL_OK;
     return 0;
 }
 
 static morsel_status decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels,
+                                 const morsel_decode_options *opt, int target_w, int target_h,
                                  mi_buffer *buf, int *width, int *height, morsel_error *err)
 {
     jpeg_state s;
@@ -250,6 +517,10 @@ static morsel_status decode_jpeg(const uint8_t *data, size_t size, uint64_t max_
     s.data = data;
     s.size = size;
     s.max_pixels = max_pixels;
+    s.apply_exif = opt && opt->exif_orientation;
+    s.fast_scale = opt && opt->jpeg_fast_scale;
+    s.target_w = target_w;
+    s.target_h = target_h;
     s.buf = buf;
     s.err = err;
     s.status = MORSEL_ERR_IMAGE;
@@ -507,21 +778,28 @@ static morsel_status decode_png(const uint8_t *data, size_t size, uint64_t max_p
 
 /* ==== entry point =========================================================================== */
 
-morsel_status mi_decode(const void *bytes, size_t size, const morsel_image_limits *lim,
-                        mi_buffer *buf, int *width, int *height, morsel_error *err)
+morsel_status mi_decode(const void *bytes, size_t size, const morsel_decode_options *opt,
+                        int target_w, int target_h, mi_buffer *buf, int *width, int *height,
+                        morsel_error *err)
 {
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
     if ((!bytes && size) || !buf || !width || !height)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "mi_decode: NULL argument");
+    if (opt && ((unsigned)opt->exif_orientation > 1 || (unsigned)opt->jpeg_fast_scale > 1))
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT,
+                           "decode options: exif_orientation and jpeg_fast_scale must be 0 or 1");
+    if (target_w < 0 || target_h < 0)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "mi_decode: negative target size");
     uint64_t max_bytes, max_pixels;
-    effective_limits(lim, &max_bytes, &max_pixels);
+    effective_limits(opt, &max_bytes, &max_pixels);
     if ((uint64_t)size > max_bytes)
         return morsel_fail(err, MORSEL_ERR_LIMIT,
                            "encoded image is %zu bytes, more than the limit of %llu bytes", size,
                            (unsigned long long)max_bytes);
     const uint8_t *p = bytes;
     if (size >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
-        return decode_jpeg(p, size, max_pixels, buf, width, height, err);
+        return decode_jpeg(p, size, max_pixels, opt, target_w, target_h, buf, width, height,
+                           err);
     if (size >= 8 && memcmp(p, png_magic, 8) == 0)
         return decode_png(p, size, max_pixels, buf, width, height, err);
     if (size == 0)

@@ -13,6 +13,16 @@ OUTDIR/manifest.txt, one case a line (whitespace separated, names without spaces
                                        ImageOps.fit(src, (DW, DH), FILTER) (CROP 1)
   e2e     NAME FILE FILTER CROP DW DH REF
                                        the whole path: open + convert('RGB') + resize/fit
+  decodeopt NAME FILE EXIF FAST TW TH W H REF
+                                       decode with morsel_decode_options {exif_orientation
+                                       EXIF, jpeg_fast_scale FAST} for a TW x TH target. REF:
+                                       EXIF 1: ImageOps.exif_transpose(im).convert('RGB') (plain
+                                       convert('RGB') when Pillow raises on the EXIF); FAST 1:
+                                       after im.draft('RGB', target in stored orientation)
+  exifblock NAME FILE EXPECT           an Exif APP1 payload; EXPECT: the orientation Pillow's
+                                       Exif().load() reports (-1: it raises; 0: no tag; 1: a tag
+                                       exif_transpose does nothing for; 2..8)
+  bench   NAME FILE TW TH              a big JPEG: decode+preprocess timed plain and fast
 Raw RGB files (.rgb) are rows of W*3 bytes, no header.
 
 Encoded PNG variants Pillow cannot write (1/2/4-bit grey, 16-bit colour, interlaced, tRNS on
@@ -39,6 +49,8 @@ FILTERS = {
 
 # convert('RGB') of a palette image with tRNS bytes is exactly what is being tested
 warnings.filterwarnings("ignore", message="Palette images with Transparency")
+# the malformed EXIF blocks are made on purpose
+warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
 
 rng = np.random.default_rng(20240611)
 out_dir = None
@@ -454,6 +466,303 @@ def gen_e2e():
                             f"{ref}")
 
 
+# ---- EXIF orientation, JPEG DCT scaling (decode options), timing ----------------------------
+
+TIFF_FMT = {1: "B", 3: "H", 4: "I", 5: "II", 6: "b", 8: "h", 9: "i", 10: "ii", 11: "f",
+            12: "d", 13: "I", 16: "Q"}
+ORIENT = 0x0112
+TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+             4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+             6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+             8: Image.Transpose.ROTATE_90}
+
+
+def exif_payload(entries, big=False, header=None, ifd_offset=8, count=None, cut=None,
+                 prefix=b"Exif\0\0"):
+    """An Exif APP1 payload: prefix + TIFF header + IFD0 with entries [(tag, type, values)]
+    (values: a list of numbers / (num, den) pairs, or bytes for ASCII/UNDEFINED) or raw
+    (tag, type, count, offset); values longer than 4 bytes go after the IFD. count overrides the
+    entry count; cut truncates the payload."""
+    e = ">" if big else "<"
+    ifd_end = ifd_offset + 2 + 12 * len(entries) + 4
+    ifd = struct.pack(e + "H", len(entries) if count is None else count)
+    extra = b""
+    for entry in entries:
+        if len(entry) == 4:  # raw: (tag, type, count, offset or inline value)
+            ifd += struct.pack(e + "HHII", *entry)
+            continue
+        tag, typ, vals = entry
+        if isinstance(vals, bytes):
+            raw, cnt = vals, len(vals)
+        else:
+            fmt = TIFF_FMT[typ]
+            raw = b"".join(struct.pack(e + fmt, *(v if isinstance(v, tuple) else (v,)))
+                           for v in vals)
+            cnt = len(vals)
+        if len(raw) <= 4:
+            ifd += struct.pack(e + "HHI", tag, typ, cnt) + raw.ljust(4, b"\0")
+        else:
+            ifd += struct.pack(e + "HHII", tag, typ, cnt, ifd_end + len(extra))
+            extra += raw
+    ifd += struct.pack(e + "I", 0)
+    if header is None:
+        header = (b"MM\0*" if big else b"II*\0") + struct.pack(e + "I", ifd_offset)
+    data = prefix + header + b"\0" * (ifd_offset - 8) + ifd + extra
+    return data if cut is None else data[:cut]
+
+
+def with_app1(jpeg, *payloads):
+    """The JPEG with APP1 segments inserted after SOI (and after a leading JFIF APP0)."""
+    at = 2
+    if jpeg[2:4] == b"\xff\xe0":
+        at = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    segs = b"".join(b"\xff\xe1" + struct.pack(">H", len(p) + 2) + p for p in payloads)
+    return jpeg[:at] + segs + jpeg[at:]
+
+
+def xmp_payload(text):
+    return b"http://ns.adobe.com/xap/1.0/\0" + text.encode()
+
+
+def pillow_orientation_of_block(blob):
+    """-1: Pillow cannot read the block; 0: no Orientation tag; 1: one exif_transpose ignores;
+    2..8: the transpose it applies."""
+    e = Image.Exif()
+    try:
+        e.load(blob)
+    except Exception:  # noqa: BLE001 - Pillow cannot read it: Morsel ignores it
+        return -1
+    if ORIENT not in e:
+        return 0
+    return {k: k for k in range(1, 9)}.get(e.get(ORIENT), 1)
+
+
+def pillow_decode_opt(data, exif, fast, tw, th):
+    """(RGB image, note) the way decode options define it, with Pillow."""
+    note = ""
+    with Image.open(io.BytesIO(data)) as im:
+        if fast:
+            o = 1
+            if exif:
+                try:
+                    o = {k: k for k in range(1, 9)}.get(im.getexif().get(ORIENT, 1), 1)
+                except Exception:  # noqa: BLE001
+                    o = 1
+            im.draft("RGB", (th, tw) if o >= 5 else (tw, th))
+        if exif:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    im = ImageOps.exif_transpose(im)
+            except Exception as ex:  # noqa: BLE001
+                # exif_transpose can fail after transposing, when it rewrites odd metadata: the
+                # reference is then the transpose it computed (Morsel has no metadata to write)
+                note = f"Pillow raised {type(ex).__name__}"
+                try:
+                    method = TRANSPOSE.get(im.getexif().get(ORIENT, 1))
+                except Exception:  # noqa: BLE001
+                    method = None
+                if method is not None:
+                    im = im.transpose(method)
+                    note += f" after transposing ({method.name})"
+        return im.convert("RGB"), note
+
+
+def add_decodeopt(name, data, exif, fast, tw=0, th=0, write_file=True):
+    im, note = pillow_decode_opt(data, exif, fast, tw, th)
+    fname = f"opt_{name}.jpg"
+    if write_file:
+        write(fname, data)
+    ref = f"opt_{name}_{exif}{fast}_{tw}x{th}.rgb"
+    write(ref, np.asarray(im, dtype=np.uint8).tobytes())
+    manifest.append(f"decodeopt {name}_e{exif}f{fast}_{tw}x{th} {fname} {exif} {fast} {tw} {th} "
+                    f"{im.width} {im.height} {ref}")
+    return note
+
+
+def add_exif_case(name, data):
+    """Decoded with EXIF applied and ignored."""
+    add_decodeopt(name, data, 1, 0)
+    add_decodeopt(name, data, 0, 0, write_file=False)
+
+
+def gen_exif():
+    base = pillow_jpeg(Image.fromarray(smooth_noise(35, 61, 3)), quality=90)
+    for o in range(1, 9):
+        im = Image.open(io.BytesIO(base))
+        ex = Image.Exif()
+        ex[ORIENT] = o
+        b = io.BytesIO()
+        im.save(b, "JPEG", quality=90, exif=ex)
+        add_exif_case(f"exif_pil_o{o}", b.getvalue())
+        for big in (False, True):
+            entries = [(0x010F, 2, b"Morsel\0"), (ORIENT, 3, [o]), (0x011A, 5, [(72, 1)])]
+            add_exif_case(f"exif_{'mm' if big else 'ii'}_o{o}",
+                          with_app1(base, exif_payload(entries, big)))
+    # other JPEG kinds, rotated
+    big = Image.fromarray(smooth_noise(481, 640, 3))
+    small = Image.fromarray(smooth_noise(23, 37, 3))
+    kinds = [
+        ("420_640x481_o6", pillow_jpeg(big, quality=90), 6),
+        ("420_640x481_o7", pillow_jpeg(big, quality=90), 7),
+        ("prog_640x481_o5", pillow_jpeg(big, quality=85, progressive=True), 5),
+        ("gray_37x23_o8", pillow_jpeg(Image.fromarray(smooth_noise(23, 37, 1)[..., 0])), 8),
+        ("cmyk_37x23_o6", pillow_jpeg(Image.fromarray(smooth_noise(23, 37, 4), mode="CMYK")), 6),
+        ("422_37x23_o3", pillow_jpeg(small, quality=90, subsampling=1), 3),
+        ("444_37x23_o2", pillow_jpeg(small, quality=90, subsampling=0), 2),
+        ("420_1x1_o6", pillow_jpeg(Image.fromarray(noise(1, 1, 3))), 6),
+        ("420_1x5_o8", pillow_jpeg(Image.fromarray(noise(5, 1, 3))), 8),
+    ]
+    for name, jpg, o in kinds:
+        add_exif_case(f"exif_{name}", with_app1(jpg, exif_payload([(ORIENT, 3, [o])], o % 2 == 0)))
+    # value types and odd entries: Pillow's reading is the reference
+    typed = {
+        "long6": [(ORIENT, 4, [6])], "sshort8": [(ORIENT, 8, [8])], "slong5": [(ORIENT, 9, [5])],
+        "sbyte7": [(ORIENT, 6, [7])], "byte6": [(ORIENT, 1, [6])],
+        "undef6": [(ORIENT, 7, b"\x06")], "ascii6": [(ORIENT, 2, b"6\0")],
+        "rational6": [(ORIENT, 5, [(12, 2)])], "srational7": [(ORIENT, 10, [(-14, -2)])],
+        "rational_nan": [(ORIENT, 5, [(6, 0)])], "rational_frac": [(ORIENT, 5, [(13, 2)])],
+        "float6": [(ORIENT, 11, [6.0])], "double8": [(ORIENT, 12, [8.0])],
+        "long8_3": [(ORIENT, 16, [3])], "ifd_type6": [(ORIENT, 13, [6])],
+        "count2": [(ORIENT, 3, [6, 3])], "count3_outofline": [(ORIENT, 3, [5, 1, 1])],
+        "count0": [(ORIENT, 3, [])], "unknown_type": [(ORIENT, 99, b"\x06\0\0\0")],
+        "dup_first_wins": [(ORIENT, 3, [3]), (ORIENT, 3, [6])],
+        "dup_after_unknown": [(ORIENT, 99, b"\x08\0\0\0"), (ORIENT, 3, [6])],
+        "o0": [(ORIENT, 3, [0])], "o9": [(ORIENT, 3, [9])], "o65535": [(ORIENT, 3, [65535])],
+        "many_tags": [(0x010E, 2, b"a description that is long\0"), (0x010F, 2, b"Cam\0"),
+                      (0x0110, 2, b"Model X\0"), (ORIENT, 3, [8]), (0x011A, 5, [(300, 1)]),
+                      (0x011B, 5, [(300, 1)]), (0x0128, 3, [2]), (0x8769, 4, [0])],
+        # the out-of-line budget: once the out-of-line bytes of the tags read so far exceed the
+        # block (62 / 50 bytes here), Pillow skips further out-of-line values (all at offset 8)
+        "budget_over": [(0x010D + i, 2, 24, 8) for i in range(3)] + [(ORIENT, 3, 3, 8)],
+        "budget_ok": [(0x010D + i, 2, 20, 8) for i in range(2)] + [(ORIENT, 3, 3, 8)],
+        # an out-of-line value past the end stops Pillow's IFD reading (entries before it stay)
+        "stop_at_bad_offset": [(ORIENT, 3, [6]), (0x010E, 2, 30, 4000), (ORIENT + 1, 3, [3])],
+        "stop_before_orient": [(0x010E, 2, 30, 4000), (ORIENT, 3, [6])],
+    }
+    blobs = {}
+    for name, entries in typed.items():
+        for big in (False, True):
+            p = exif_payload(entries, big)
+            blobs[f"{name}_{'mm' if big else 'ii'}"] = p
+    # headers, offsets, truncation
+    ok = [(ORIENT, 3, [6]), (0x011A, 5, [(72, 1)])]
+    blobs.update({
+        "hdr_bad": exif_payload(ok, header=b"XX*\0\x08\0\0\0"),
+        "hdr_mm_swapped": exif_payload(ok, True, header=b"MM*\0\0\0\0\x08"),
+        "hdr_ii_swapped": exif_payload(ok, header=b"II\0*\x08\0\0\0"),
+        "hdr_bigtiff": exif_payload(ok, header=b"II+\0\x08\0\0\0"),
+        "hdr_mm_bigtiff_magic": exif_payload(ok, True, header=b"MM\0+\0\0\0\x08"),
+        "ifd_at_12": exif_payload(ok, ifd_offset=12),
+        "ifd_past_end": exif_payload(ok, header=b"II*\0\xff\0\0\0"),
+        "ifd_offset_max": exif_payload(ok, header=b"II*\0\xff\xff\xff\xff"),
+        "ifd_at_end": exif_payload([], header=b"II*\0\x08\0\0\0", cut=6 + 8),
+        "count_ffff": exif_payload(ok, count=0xFFFF),
+        "cut_in_entry1": exif_payload(ok, cut=6 + 8 + 2 + 7),
+        "cut_in_entry2": exif_payload(ok, cut=6 + 8 + 2 + 12 + 5),
+        "cut_no_next": exif_payload(ok, cut=6 + 8 + 2 + 24),
+        "cut_7": exif_payload(ok, cut=7),
+        "cut_10": exif_payload(ok, cut=10),
+        "cut_13": exif_payload(ok, cut=13),
+        "empty": b"Exif\0\0",
+        "double_prefix": b"Exif\0\0" + exif_payload(ok),
+        "triple_prefix": b"Exif\0\0Exif\0\0" + exif_payload(ok),
+        "outofline_past_end": exif_payload([(ORIENT, 3, [5, 1, 1])], cut=6 + 8 + 2 + 12 + 4 + 3),
+    })
+    for i in range(6):
+        blobs[f"garbage{i}"] = b"Exif\0\0" + bytes(rng.integers(0, 256, 40 + 30 * i,
+                                                                dtype=np.uint8))
+        blobs[f"garbage_ifd{i}"] = (b"Exif\0\0" + (b"MM\0*\0\0\0\x08" if i % 2 else
+                                                   b"II*\0\x08\0\0\0") +
+                                    bytes(rng.integers(0, 256, 16 + 60 * i, dtype=np.uint8)))
+    # differential: random byte mutations of well-formed blocks, Pillow's reading the reference
+    for base_name in ("many_tags_ii", "many_tags_mm", "count3_outofline_mm", "budget_ok_ii"):
+        base_blob = blobs[base_name]
+        for i in range(50):
+            m = bytearray(base_blob)
+            for _ in range(int(rng.integers(1, 4))):
+                # mostly the header and IFD (where the structure is), sometimes anywhere
+                hi = len(m) if rng.random() < 0.2 else min(len(m), 6 + 8 + 2 + 12 * 5)
+                m[int(rng.integers(6, hi))] = int(rng.integers(0, 256))
+            blobs[f"mut_{base_name}_{i}"] = bytes(m)
+    notes = []
+    for name, blob in blobs.items():
+        write(f"exif_{name}.bin", blob)
+        manifest.append(f"exifblock {name} exif_{name}.bin {pillow_orientation_of_block(blob)}")
+        note = add_decodeopt(f"exif_{name}", with_app1(base, blob), 1, 0)
+        if note:
+            notes.append(f"{name}: {note}")
+    # several segments: Pillow concatenates the Exif ones and reads the last XMP one
+    whole = exif_payload([(0x010F, 2, b"Morsel camera\0"), (ORIENT, 3, [7])])
+    add_exif_case("exif_split2", with_app1(base, whole[:20], b"Exif\0\0" + whole[20:]))
+    add_exif_case("exif_split3", with_app1(base, whole[:9], b"Exif\0\0" + whole[9:30],
+                                           b"Exif\0\0" + whole[30:]))
+    add_exif_case("xmp_attr6", with_app1(base, xmp_payload(
+        '<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>')))
+    add_exif_case("xmp_elem8", with_app1(base, xmp_payload(
+        "<x:xmpmeta><tiff:Orientation>8</tiff:Orientation></x:xmpmeta>")))
+    add_exif_case("xmp_digit0", with_app1(base, xmp_payload('tiff:Orientation="0"')))
+    add_exif_case("xmp_nomatch_then5", with_app1(base, xmp_payload(
+        'tiff:Orientation= tiff:Orientation="x" tiff:Orientation>5')))
+    add_exif_case("xmp_last_wins", with_app1(base, xmp_payload('tiff:Orientation="6"'),
+                                             xmp_payload('tiff:Orientation="3"')))
+    add_exif_case("xmp_cut", with_app1(base, xmp_payload('tiff:Orientation="')))
+    add_exif_case("exif_noorient_xmp5", with_app1(base, exif_payload([(0x010F, 2, b"Cam\0")]),
+                                                  xmp_payload('tiff:Orientation="5"')))
+    add_exif_case("exif_o1_xmp6", with_app1(base, exif_payload([(ORIENT, 3, [1])]),
+                                            xmp_payload('tiff:Orientation="6"')))
+    add_exif_case("exif_bad_xmp2", with_app1(base, blobs["hdr_bad"],
+                                             xmp_payload('tiff:Orientation="2"')))
+    if notes:
+        print("gen_image_fixtures: Pillow's exif_transpose raised on: " + "; ".join(notes))
+
+
+def gen_fast():
+    """jpeg_fast_scale: the pixels of Pillow's im.draft('RGB', target) (same libjpeg scaling)."""
+    big = Image.fromarray(smooth_noise(481, 640, 3))
+    jpg = pillow_jpeg(big, quality=90)
+    for tw, th in [(224, 224), (64, 64), (32, 32), (80, 60), (641, 481), (320, 240), (1, 1),
+                   (300, 30)]:
+        add_decodeopt("fast_420_640x481", jpg, 0, 1, tw, th, write_file=(tw, th) == (224, 224))
+    for name, data in (
+            ("444", pillow_jpeg(big, quality=95, subsampling=0)),
+            ("422", pillow_jpeg(big, quality=85, subsampling=1)),
+            ("prog", pillow_jpeg(big, quality=80, progressive=True)),
+            ("gray", pillow_jpeg(Image.fromarray(smooth_noise(481, 640, 1)[..., 0]))),
+            ("cmyk", pillow_jpeg(Image.fromarray(smooth_noise(481, 640, 4), mode="CMYK"))),
+            ("odd_17x15", pillow_jpeg(Image.fromarray(smooth_noise(15, 17, 3)))),
+            ("odd_1001x97", pillow_jpeg(Image.fromarray(smooth_noise(97, 1001, 3))))):
+        add_decodeopt(f"fast_{name}", data, 0, 1, 100, 12)
+        add_decodeopt(f"fast_{name}", data, 0, 1, 1, 1, write_file=False)
+    shared = os.environ.get("MORSEL_SHARED", "/work/shared")
+    for fn in ("noodles.jpg", "test_image.jpeg"):
+        with open(os.path.join(shared, "images", "seed", fn), "rb") as f:
+            data = f.read()
+        add_decodeopt(f"fast_photo_{fn.split('.')[0]}", data, 0, 1, 224, 224)
+        add_decodeopt(f"fast_photo_{fn.split('.')[0]}", data, 0, 1, 96, 96, write_file=False)
+    # EXIF + fast: the target is swapped into the stored orientation for orientations 5..8
+    wide = pillow_jpeg(Image.fromarray(smooth_noise(320, 640, 3)), quality=90)
+    for o in (1, 3, 6, 8):
+        data = with_app1(wide, exif_payload([(ORIENT, 3, [o])]))
+        add_decodeopt(f"fast_exif_o{o}", data, 1, 1, 100, 300)
+        add_decodeopt(f"fast_exif_o{o}", data, 1, 1, 300, 100, write_file=False)
+
+
+def gen_bench():
+    """Timing inputs: the seed photo (1280x1280) and a generated 4000x3000 camera-size JPEG."""
+    shared = os.environ.get("MORSEL_SHARED", "/work/shared")
+    p = os.path.join(shared, "images", "seed", "test_image.jpeg")
+    with open(p, "rb") as f:
+        write("bench_test_image.jpg", f.read())
+    manifest.append("bench photo_test_image_1280x1280 bench_test_image.jpg 224 224")
+    with Image.open(os.path.join(shared, "images", "seed", "noodles.jpg")) as im:
+        big = np.asarray(im.convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC),
+                         dtype=np.int16)
+    big = np.clip(big + rng.normal(0, 3, big.shape), 0, 255).astype(np.uint8)
+    write("bench_4000x3000.jpg", pillow_jpeg(Image.fromarray(big), quality=90))
+    manifest.append("bench generated_4000x3000 bench_4000x3000.jpg 224 224")
+
+
 def main():
     global out_dir
     if len(sys.argv) != 2:
@@ -465,6 +774,9 @@ def main():
     gen_corrupt()
     gen_resize()
     gen_e2e()
+    gen_exif()
+    gen_fast()
+    gen_bench()
     with open(os.path.join(out_dir, "manifest.txt"), "w") as f:
         f.write("\n".join(manifest) + "\n")
     kinds = {}

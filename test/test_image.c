@@ -11,6 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
 
 typedef struct tally {
     int passed, failed;
@@ -145,7 +157,7 @@ static void run_decode(tally *t, const char *dir, mi_buffer *buf, const char *na
     }
     morsel_error err = {MORSEL_OK, ""};
     int ow = 0, oh = 0;
-    morsel_status st = mi_decode(data, size, NULL, buf, &ow, &oh, &err);
+    morsel_status st = mi_decode(data, size, NULL, 0, 0, buf, &ow, &oh, &err);
     if (st != MORSEL_OK) {
         report(t, 0, "decode %s: %s: %s", name, morsel_status_name(st), err.message);
     } else if (ow != w || oh != h || ref_size != (size_t)w * h * 3) {
@@ -179,7 +191,7 @@ static void run_corrupt(tally *t, const char *dir, mi_buffer *buf, const char *n
     uint8_t *exact = malloc(size ? size : 1);
     if (size)
         memcpy(exact, data, size);
-    morsel_status st = mi_decode(size ? exact : NULL, size, NULL, buf, &w, &h, &err);
+    morsel_status st = mi_decode(size ? exact : NULL, size, NULL, 0, 0, buf, &w, &h, &err);
     int ok = st == want && err.status == want && err.message[0] != '\0';
     report(t, ok, "corrupt %s (%zu bytes): %s \"%s\" (want %s)", name, size,
            morsel_status_name(st), err.message, morsel_status_name(want));
@@ -257,7 +269,7 @@ static void run_e2e(tally *t, const char *dir, mi_buffer *buf, const char *name,
     }
     morsel_error err = {MORSEL_OK, ""};
     int w = 0, h = 0;
-    morsel_status st = mi_decode(data, size, NULL, buf, &w, &h, &err);
+    morsel_status st = mi_decode(data, size, NULL, 0, 0, buf, &w, &h, &err);
     float *out = malloc(ref_size * sizeof(float));
     float *scratch = st == MORSEL_OK ? malloc(mi_preprocess_scratch(w, h, dw, dh) * sizeof(float))
                                      : NULL;
@@ -301,21 +313,21 @@ static void api_limits(tally *t, const char *dir, const char *file, int w, int h
     morsel_error err;
     int ow, oh;
     char what[256];
-    morsel_image_limits lim = {0, (uint64_t)w * h - 1};
+    morsel_decode_options lim = {0, (uint64_t)w * h - 1, 0, 0};
     snprintf(what, sizeof what, "limits %s max_pixels=w*h-1", file);
-    check_status(t, what, mi_decode(data, size, &lim, &buf, &ow, &oh, &err), MORSEL_ERR_LIMIT,
+    check_status(t, what, mi_decode(data, size, &lim, 0, 0, &buf, &ow, &oh, &err), MORSEL_ERR_LIMIT,
                  &err);
     report(t, buf.data == NULL, "limits %s: nothing allocated before the pixel check", file);
     lim.max_pixels = (uint64_t)w * h;
     snprintf(what, sizeof what, "limits %s max_pixels=w*h", file);
-    check_status(t, what, mi_decode(data, size, &lim, &buf, &ow, &oh, &err), MORSEL_OK, &err);
+    check_status(t, what, mi_decode(data, size, &lim, 0, 0, &buf, &ow, &oh, &err), MORSEL_OK, &err);
     lim.max_encoded_bytes = size - 1;
     snprintf(what, sizeof what, "limits %s max_encoded_bytes=size-1", file);
-    check_status(t, what, mi_decode(data, size, &lim, &buf, &ow, &oh, &err), MORSEL_ERR_LIMIT,
+    check_status(t, what, mi_decode(data, size, &lim, 0, 0, &buf, &ow, &oh, &err), MORSEL_ERR_LIMIT,
                  &err);
     lim.max_encoded_bytes = size;
     snprintf(what, sizeof what, "limits %s max_encoded_bytes=size", file);
-    check_status(t, what, mi_decode(data, size, &lim, &buf, &ow, &oh, &err), MORSEL_OK, &err);
+    check_status(t, what, mi_decode(data, size, &lim, 0, 0, &buf, &ow, &oh, &err), MORSEL_OK, &err);
     mi_buffer_free(&buf);
     free(data);
 }
@@ -334,10 +346,10 @@ static void api_buffer_reuse(tally *t, const char *dir)
     mi_buffer buf = {NULL, 0};
     morsel_error err;
     int w, h;
-    morsel_status s1 = mi_decode(big, nb, NULL, &buf, &w, &h, &err);
+    morsel_status s1 = mi_decode(big, nb, NULL, 0, 0, &buf, &w, &h, &err);
     uint8_t *p = buf.data;
     size_t cap = buf.capacity;
-    morsel_status s2 = mi_decode(small, ns, NULL, &buf, &w, &h, &err);
+    morsel_status s2 = mi_decode(small, ns, NULL, 0, 0, &buf, &w, &h, &err);
     report(t, s1 == MORSEL_OK && s2 == MORSEL_OK && buf.data == p && buf.capacity == cap &&
                   cap >= (size_t)640 * 481 * 3,
            "buffer reuse: a smaller image keeps the buffer (capacity %zu)", buf.capacity);
@@ -362,7 +374,7 @@ static void api_public(tally *t, const char *dir)
     morsel_error err = {MORSEL_OK, ""};
     uint8_t *rgb = NULL;
     int w = 0, h = 0;
-    morsel_status st = morsel_decode_image(data, size, NULL, &rgb, &w, &h, &err);
+    morsel_status st = morsel_decode_image(data, size, NULL, 0, 0, &rgb, &w, &h, &err);
     report(t, st == MORSEL_OK && w == 640 && h == 481 && rgb && ref_size == (size_t)w * h * 3 &&
                   !memcmp(rgb, ref, ref_size),
            "morsel_decode_image: %s", st == MORSEL_OK ? "pixels equal Pillow's" : err.message);
@@ -397,15 +409,15 @@ static void api_public(tally *t, const char *dir)
     free(rgb);
 
     /* errors */
-    st = morsel_decode_image(data, size, NULL, NULL, &w, &h, &err);
+    st = morsel_decode_image(data, size, NULL, 0, 0, NULL, &w, &h, &err);
     check_status(t, "morsel_decode_image rgb=NULL", st, MORSEL_ERR_ARGUMENT, &err);
     rgb = (uint8_t *)&w;
-    st = morsel_decode_image("nope", 4, NULL, &rgb, &w, &h, &err);
+    st = morsel_decode_image("nope", 4, NULL, 0, 0, &rgb, &w, &h, &err);
     check_status(t, "morsel_decode_image not an image", st, MORSEL_ERR_IMAGE, &err);
     report(t, rgb == NULL, "morsel_decode_image leaves *rgb NULL on failure");
-    st = morsel_decode_image(NULL, 0, NULL, &rgb, &w, &h, &err);
+    st = morsel_decode_image(NULL, 0, NULL, 0, 0, &rgb, &w, &h, &err);
     check_status(t, "morsel_decode_image empty", st, MORSEL_ERR_IMAGE, &err);
-    st = morsel_decode_image(NULL, 10, NULL, &rgb, &w, &h, &err);
+    st = morsel_decode_image(NULL, 10, NULL, 0, 0, &rgb, &w, &h, &err);
     check_status(t, "morsel_decode_image bytes=NULL size=10", st, MORSEL_ERR_ARGUMENT, &err);
 
     uint8_t px[12] = {0};
@@ -429,6 +441,258 @@ static void api_public(tally *t, const char *dir)
     free(ref);
 }
 
+/* ---- decode options: EXIF orientation, JPEG DCT scaling ------------------------------------ */
+
+/* An exact-size heap copy, so ASan sees any read past the end. */
+static uint8_t *exact_copy(const uint8_t *data, size_t size)
+{
+    uint8_t *p = malloc(size ? size : 1);
+    if (p && size)
+        memcpy(p, data, size);
+    return p;
+}
+
+static void run_decodeopt(tally *t, const char *dir, mi_buffer *buf, const char *name,
+                          const char *file, int exif, int fast, int tw, int th, int w, int h,
+                          const char *ref_name)
+{
+    uint8_t *data = NULL, *ref = NULL;
+    size_t size = 0, ref_size = 0;
+    if (read_file(dir, file, &data, &size) || read_file(dir, ref_name, &ref, &ref_size)) {
+        report(t, 0, "decodeopt %s: cannot read fixture", name);
+        free(data);
+        free(ref);
+        return;
+    }
+    uint8_t *exact = exact_copy(data, size);
+    morsel_decode_options opt = {0, 0, exif, fast};
+    morsel_error err = {MORSEL_OK, ""};
+    int ow = 0, oh = 0;
+    morsel_status st = mi_decode(exact, size, &opt, tw, th, buf, &ow, &oh, &err);
+    if (st != MORSEL_OK) {
+        report(t, 0, "decodeopt %s: %s: %s", name, morsel_status_name(st), err.message);
+    } else if (ow != w || oh != h || ref_size != (size_t)w * h * 3) {
+        report(t, 0, "decodeopt %s: size %dx%d, Pillow %dx%d", name, ow, oh, w, h);
+    } else {
+        cmp c = compare_bytes(buf->data, ref, ref_size);
+        report(t, c.max_diff == 0, "decodeopt %s -> %dx%d: max diff %d, %.4f%% equal", name, w,
+               h, c.max_diff, 100.0 * (double)c.equal / (double)c.n);
+    }
+    free(exact);
+    free(data);
+    free(ref);
+}
+
+/* A fixed pseudo-random sequence (no global state). */
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* The parser against Pillow's reading of the block, then every truncation and 300 random
+ * mutations of it (exact-size copies: an over-read fails under ASan). */
+static void run_exifblock(tally *t, const char *dir, const char *name, const char *file,
+                          int expect)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (read_file(dir, file, &data, &size)) {
+        report(t, 0, "exifblock %s: cannot read fixture", name);
+        return;
+    }
+    uint8_t *exact = exact_copy(data, size);
+    int got = mi_exif_orientation(exact, size);
+    free(exact);
+    int bad = 0;
+    for (size_t n = 0; n <= size; n++) {
+        uint8_t *cut = exact_copy(data, n);
+        int o = mi_exif_orientation(cut, n);
+        bad += o < -1 || o > 8;
+        free(cut);
+    }
+    uint32_t seed = (uint32_t)size * 2654435761u;
+    for (int i = 0; i < 300 && size; i++) {
+        uint8_t *m = exact_copy(data, size);
+        int flips = 1 + (int)(lcg(&seed) % 3);
+        for (int f = 0; f < flips; f++)
+            m[lcg(&seed) % size] = (uint8_t)lcg(&seed);
+        int o = mi_exif_orientation(m, size);
+        bad += o < -1 || o > 8;
+        free(m);
+    }
+    report(t, got == expect && !bad, "exifblock %s (%zu bytes): orientation %d, Pillow %d; "
+           "%zu truncations + 300 mutations parsed in bounds", name, size, got, expect, size + 1);
+    free(data);
+}
+
+/* A JPEG whose APP1 Exif segment is mutated at random: each decode must succeed (with either
+ * orientation's geometry) or fail with MORSEL_ERR_IMAGE -- never crash or read out of bounds. */
+static void exif_jpeg_fuzz(tally *t, const char *dir, const char *file, int w, int h)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (read_file(dir, file, &data, &size)) {
+        report(t, 0, "exif fuzz %s: cannot read fixture", file);
+        return;
+    }
+    size_t app1 = 0, len = 0;
+    for (size_t i = 2; i + 4 < size; i++)
+        if (data[i] == 0xFF && data[i + 1] == 0xE1) {
+            app1 = i + 4;
+            len = ((size_t)data[i + 2] << 8 | data[i + 3]) - 2;
+            break;
+        }
+    if (!app1 || app1 + len > size) {
+        report(t, 0, "exif fuzz %s: no APP1 segment", file);
+        free(data);
+        return;
+    }
+    mi_buffer buf = {NULL, 0};
+    morsel_decode_options opt = {0, 0, 1, 0};
+    uint32_t seed = 12345;
+    int ok = 0, failed = 0, wrong = 0;
+    for (int i = 0; i < 400; i++) {
+        uint8_t *m = exact_copy(data, size);
+        int flips = 1 + (int)(lcg(&seed) % 4);
+        for (int f = 0; f < flips; f++)
+            m[app1 + lcg(&seed) % len] = (uint8_t)lcg(&seed);
+        morsel_error err = {MORSEL_OK, ""};
+        int ow = 0, oh = 0;
+        morsel_status st = mi_decode(m, size, &opt, 0, 0, &buf, &ow, &oh, &err);
+        if (st == MORSEL_OK && ((ow == w && oh == h) || (ow == h && oh == w)))
+            ok++;
+        else if (st == MORSEL_ERR_IMAGE)
+            failed++;
+        else
+            wrong++;
+        free(m);
+    }
+    report(t, wrong == 0, "exif fuzz %s: 400 mutated Exif segments: %d decoded, %d refused, %d "
+           "wrong", file, ok, failed, wrong);
+    mi_buffer_free(&buf);
+    free(data);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median decode and decode+preprocess (bilinear to tw x th) times, plain and jpeg_fast_scale.
+ * Informational: the speedup is printed, not asserted (it is meaningless under ASan). */
+static void run_bench(tally *t, const char *dir, const char *name, const char *file, int tw,
+                      int th)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (read_file(dir, file, &data, &size)) {
+        report(t, 0, "bench %s: cannot read fixture", name);
+        return;
+    }
+    enum { MAX_RUNS = 9 };
+    const int runs = UNDER_ASAN ? 1 : MAX_RUNS;
+    double dec[2][MAX_RUNS], tot[2][MAX_RUNS];
+    int dw[2] = {0, 0}, dh[2] = {0, 0}, okay = 1;
+    float *out = malloc((size_t)tw * th * 3 * sizeof(float));
+    morsel_preprocess pp = plain_pp(MORSEL_RESIZE_BILINEAR, 0);
+    morsel_error err = {MORSEL_OK, ""};
+    for (int fast = 0; fast < 2 && okay; fast++) {
+        morsel_decode_options opt = {0, 0, 0, fast};
+        for (int r = 0; r < runs && okay; r++) {
+            mi_buffer buf = {NULL, 0}; /* a fresh buffer each run: allocation is part of it */
+            float *scratch = NULL;
+            double t0 = now_ms();
+            okay = mi_decode(data, size, &opt, tw, th, &buf, &dw[fast], &dh[fast], &err) ==
+                   MORSEL_OK;
+            double t1 = now_ms();
+            if (okay) {
+                scratch = malloc(mi_preprocess_scratch(dw[fast], dh[fast], tw, th) *
+                                 sizeof(float));
+                okay = scratch && out &&
+                       mi_preprocess(buf.data, dw[fast], dh[fast], (size_t)dw[fast] * 3, &pp,
+                                     tw, th, out, scratch, &err) == MORSEL_OK;
+            }
+            double t2 = now_ms();
+            dec[fast][r] = t1 - t0;
+            tot[fast][r] = t2 - t0;
+            free(scratch);
+            mi_buffer_free(&buf);
+        }
+        qsort(dec[fast], (size_t)runs, sizeof(double), cmp_double);
+        qsort(tot[fast], (size_t)runs, sizeof(double), cmp_double);
+    }
+    if (!okay) {
+        report(t, 0, "bench %s: %s", name, err.message);
+    } else {
+        double p = tot[0][runs / 2], f = tot[1][runs / 2];
+        report(t, dw[1] >= tw && dh[1] >= th,
+               "bench %s -> %dx%d bilinear, median of %d%s: plain decode %.2f ms + preprocess "
+               "%.2f ms = %.2f ms; fast (decoded %dx%d) %.2f + %.2f = %.2f ms; speedup %.2fx",
+               name, tw, th, runs, UNDER_ASAN ? " (ASan build: times not meaningful)" : "",
+               dec[0][runs / 2], p - dec[0][runs / 2], p, dw[1], dh[1], dec[1][runs / 2],
+               f - dec[1][runs / 2], f, p / f);
+    }
+    free(out);
+    free(data);
+}
+
+static void api_decode_options(tally *t, const char *dir)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (read_file(dir, "dec_jpg_420_640x481.jpg", &data, &size)) {
+        report(t, 0, "decode options: cannot read fixture");
+        return;
+    }
+    mi_buffer buf = {NULL, 0};
+    morsel_error err;
+    int w = 0, h = 0;
+    morsel_decode_options opt = {0, 0, 2, 0};
+    check_status(t, "decode options exif_orientation=2", mi_decode(data, size, &opt, 0, 0, &buf,
+                 &w, &h, &err), MORSEL_ERR_ARGUMENT, &err);
+    opt = (morsel_decode_options){0, 0, 0, -1};
+    check_status(t, "decode options jpeg_fast_scale=-1", mi_decode(data, size, &opt, 0, 0, &buf,
+                 &w, &h, &err), MORSEL_ERR_ARGUMENT, &err);
+    opt = (morsel_decode_options){0, 0, 0, 1};
+    check_status(t, "decode target -1 x 5", mi_decode(data, size, &opt, -1, 5, &buf, &w, &h,
+                 &err), MORSEL_ERR_ARGUMENT, &err);
+    /* fast mode without a target: full size */
+    morsel_status st = mi_decode(data, size, &opt, 0, 0, &buf, &w, &h, &err);
+    report(t, st == MORSEL_OK && w == 640 && h == 481,
+           "jpeg_fast_scale with target 0x0 decodes at full size (%dx%d)", w, h);
+    /* the pixel limit is on the stored size, also when decoding at 1/8 */
+    opt = (morsel_decode_options){0, (uint64_t)640 * 481 - 1, 0, 1};
+    check_status(t, "fast 1/8 decode, max_pixels = stored w*h-1", mi_decode(data, size, &opt, 32,
+                 32, &buf, &w, &h, &err), MORSEL_ERR_LIMIT, &err);
+    /* public API */
+    uint8_t *rgb = NULL;
+    opt = (morsel_decode_options){0, 0, 0, 1};
+    st = morsel_decode_image(data, size, &opt, 64, 64, &rgb, &w, &h, &err);
+    report(t, st == MORSEL_OK && rgb && w == 160 && h == 121,
+           "morsel_decode_image fast, target 64x64: %dx%d (1/4 scale, want 160x121)", w, h);
+    free(rgb);
+    rgb = NULL;
+    opt = (morsel_decode_options){0, 0, 0, 0};
+    st = morsel_decode_image(data, size, &opt, 64, 64, &rgb, &w, &h, &err);
+    report(t, st == MORSEL_OK && rgb && w == 640 && h == 481,
+           "morsel_decode_image plain, target 64x64: %dx%d (no scaling)", w, h);
+    free(rgb);
+    report(t, morsel_context_set_decode_options(NULL, &opt) == MORSEL_ERR_ARGUMENT,
+           "morsel_context_set_decode_options(NULL ctx) -> MORSEL_ERR_ARGUMENT");
+    report(t, mi_exif_orientation(NULL, 10) == 0, "mi_exif_orientation(NULL) -> 0");
+    mi_buffer_free(&buf);
+    free(data);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -449,7 +713,7 @@ int main(int argc, char **argv)
     char line[2048];
     while (fgets(line, sizeof line, mf)) {
         char kind[32], name[512], a[512], b[512], c[512];
-        int w, h, crop, dw, dh;
+        int w, h, crop, dw, dh, exif, fast;
         if (sscanf(line, "%31s", kind) != 1)
             continue;
         if (!strcmp(kind, "decode") &&
@@ -466,6 +730,16 @@ int main(int argc, char **argv)
                    sscanf(line, "%*s %511s %511s %511s %d %d %d %511s", name, a, b, &crop, &dw,
                           &dh, c) == 7) {
             run_e2e(&t, dir, &buf, name, a, b, crop, dw, dh, c);
+        } else if (!strcmp(kind, "decodeopt") &&
+                   sscanf(line, "%*s %511s %511s %d %d %d %d %d %d %511s", name, a, &exif, &fast,
+                          &dw, &dh, &w, &h, c) == 9) {
+            run_decodeopt(&t, dir, &buf, name, a, exif, fast, dw, dh, w, h, c);
+        } else if (!strcmp(kind, "exifblock") &&
+                   sscanf(line, "%*s %511s %511s %d", name, a, &exif) == 3) {
+            run_exifblock(&t, dir, name, a, exif);
+        } else if (!strcmp(kind, "bench") &&
+                   sscanf(line, "%*s %511s %511s %d %d", name, a, &dw, &dh) == 4) {
+            run_bench(&t, dir, name, a, dw, dh);
         } else {
             report(&t, 0, "manifest: cannot parse line: %s", line);
         }
@@ -486,6 +760,9 @@ int main(int argc, char **argv)
     api_limits(&t, dir, "dec_png_i_rgba8_640x481.png", 640, 481);
     api_buffer_reuse(&t, dir);
     api_public(&t, dir);
+    api_decode_options(&t, dir);
+    exif_jpeg_fuzz(&t, dir, "opt_exif_ii_o6.jpg", 61, 35);
+    exif_jpeg_fuzz(&t, dir, "opt_exif_mm_o5.jpg", 61, 35);
 
     printf("%d passed, %d failed\n", t.passed, t.failed);
     return t.failed ? 1 : 0;
