@@ -53,7 +53,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: morsel COMMAND ...\n"
-            "  classify [--model M] [--top K] [--json] [--threads N] IMAGE...\n"
+            "  classify [--model M] [--top K] [--json] [--threads N] [--resize F] [--crop C]\n"
+            "           [--preprocess P] [--exif] [--fast-jpeg] IMAGE...\n"
             "                               classify JPEG/PNG images (default model: $MORSEL_MODEL\n"
             "                               or the shipped %s)\n"
             "  info MODEL                   graph, shapes, parameters, arena size, labels\n"
