@@ -81,7 +81,7 @@ typedef struct morsel_model_info {
     int input_h, input_w, input_c;
     int n_outputs;          /* classes */
     int n_ops, n_tensors;
-    int has_logits;         /* the pre-softmax values can be read with MORSEL_OUTPUT_LOGITS */
+    int has_logits;         /* values before the final softmax/sigmoid: MORSEL_OUTPUT_LOGITS */
     int has_selftest;
     int output_kind;        /* 0 softmax probabilities, 1 sigmoids, 2 raw scores */
     uint64_t n_params;      /* float32 constants */
@@ -147,7 +147,7 @@ MORSEL_API morsel_status morsel_classify_rgb(morsel_context *ctx, const uint8_t 
 
 typedef enum morsel_output {
     MORSEL_OUTPUT_PROBS = 0,  /* the model's output tensor */
-    MORSEL_OUTPUT_LOGITS = 1  /* the pre-softmax tensor (requires info.has_logits) */
+    MORSEL_OUTPUT_LOGITS = 1  /* before the final softmax/sigmoid (requires info.has_logits) */
 } morsel_output;
 
 /* Raw tensor in, tensor out: input is the preprocessed [H,W,C] float32 tensor (n_in elements,

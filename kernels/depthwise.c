@@ -17,10 +17,7 @@ void mk_depthwise_ref(const mk_window *g, int multiplier, const float *x, const 
         for (int ox = 0; ox < g->out_w; ox++) {
             int x0 = ox * g->sw - g->pad_left;
             float *restrict yr = y + ((size_t)oy * (size_t)g->out_w + (size_t)ox) * cm;
-            if (b)
-                memcpy(yr, b, cm * sizeof *yr);
-            else
-                memset(yr, 0, cm * sizeof *yr);
+            memset(yr, 0, cm * sizeof *yr);
             for (int ky = 0; ky < g->kh; ky++) {
                 int iy = y0 + ky * g->dh;
                 if (iy < 0 || iy >= g->in_h)
@@ -43,6 +40,12 @@ void mk_depthwise_ref(const mk_window *g, int multiplier, const float *x, const 
                     }
                 }
             }
+            /* The bias last, as Keras adds it (and the folded BatchNormalization shift): a
+             * folded bias is often much larger than the tap sum, and accumulating the taps
+             * onto it would round every partial sum at the bias's magnitude. */
+            if (b)
+                for (size_t i = 0; i < cm; i++)
+                    yr[i] += b[i];
             /* Per pixel, while the row is hot; a row of C*M is also what softmax needs. */
             mk_activation_ref(act, yr, cm, cm);
         }

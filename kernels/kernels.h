@@ -88,6 +88,16 @@ void mk_multiply_ref(int n, const float *const *xs, const size_t *counts, size_t
 /* Concatenate along an axis: each input is `outer` blocks of inner[i] floats. */
 void mk_concat_ref(int n, const float *const *xs, const size_t *inner, size_t outer, float *y);
 
+/* Resize x [in_h,in_w,c] to y [out_h,out_w,c] exactly as TensorFlow's ResizeBilinear /
+ * ResizeNearestNeighbor with half_pixel_centers=True and align_corners=False (what
+ * tf.image.resize and Keras' Resizing use, antialias off), float32 arithmetic included. */
+enum mk_resize_method { MK_RESIZE_NEAREST = 0, MK_RESIZE_BILINEAR = 1 };
+void mk_resize_ref(int method, int in_h, int in_w, int c, int out_h, int out_w, const float *x,
+                   float *y);
+/* y [out_h,out_w,c] = x[top:top+out_h, left:left+out_w, :] of x [in_h,in_w,c]. */
+void mk_crop_ref(int in_w, int c, int top, int left, int out_h, int out_w, const float *x,
+                 float *y);
+
 typedef struct mk_kernels {
     const char *isa; /* "scalar", "avx2", ... for `morsel info` and benchmarks */
     mk_conv2d_fn conv2d;

@@ -31,6 +31,8 @@ enum mf_op_type {
     MF_OP_ACTIVATION = 12,
     MF_OP_CONCAT = 13,
     MF_OP_GLOBAL_MAX_POOL = 14,
+    MF_OP_RESIZE = 15, /* format 1.1 */
+    MF_OP_CROP = 16,   /* format 1.1 */
     MF_OP_COUNT_
 };
 

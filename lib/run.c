@@ -69,6 +69,14 @@ static void run_op(const morsel_model *m, const mf_op *op, uint8_t *arena, float
     case MF_OP_ACTIVATION:
         memcpy(y, x, yt->count * sizeof *y);
         break;
+    case MF_OP_RESIZE:
+        mk_resize_ref(op->iattr[0], (int)xt->dims[0], (int)xt->dims[1], (int)c_in,
+                      (int)yt->dims[0], (int)yt->dims[1], x, y);
+        break;
+    case MF_OP_CROP:
+        mk_crop_ref((int)xt->dims[1], (int)c_in, op->iattr[0], op->iattr[1], (int)yt->dims[0],
+                    (int)yt->dims[1], x, y);
+        break;
     case MF_OP_CONCAT: {
         /* Each input is `outer` blocks of (its axis length x everything after the axis). */
         int axis = op->iattr[0];

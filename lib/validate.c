@@ -214,6 +214,23 @@ static morsel_status check_op(morsel_model *m, mf_op *op, morsel_error *err)
         if (op->n_in != 1)
             return op_fail(err, op, "expects one input");
         return check_out(op, y, x->rank, x->dims, err);
+    case MF_OP_RESIZE:
+        if (op->n_in != 1 || x->rank != 3 || y->rank != 3 || y->dims[2] != c)
+            return op_fail(err, op, "expects one [H, W, C] input and an [H', W', C] output");
+        if (op->iattr[0] != MK_RESIZE_NEAREST && op->iattr[0] != MK_RESIZE_BILINEAR)
+            return op_fail(err, op, "unknown resize method");
+        if (y->dims[0] > MAX_DIM || y->dims[1] > MAX_DIM)
+            return op_fail(err, op, "output size out of range");
+        return MORSEL_OK;
+    case MF_OP_CROP: {
+        const int32_t *a = op->iattr;
+        if (op->n_in != 1 || x->rank != 3 || y->rank != 3 || y->dims[2] != c)
+            return op_fail(err, op, "expects one [H, W, C] input and an [h, w, C] output");
+        if (a[0] < 0 || a[1] < 0 || (uint64_t)a[0] + y->dims[0] > x->dims[0] ||
+            (uint64_t)a[1] + y->dims[1] > x->dims[1])
+            return op_fail(err, op, "crop box outside the input");
+        return MORSEL_OK;
+    }
     }
     return op_fail(err, op, "unknown op type");
 }
@@ -271,7 +288,7 @@ const char *mf_op_type_name(uint32_t type)
     static const char *const names[MF_OP_COUNT_] = {
         "?", "conv2d", "depthwise_conv2d", "dense", "affine", "add", "multiply",
         "global_avg_pool", "avg_pool", "max_pool", "pad", "reshape", "activation", "concat",
-        "global_max_pool"};
+        "global_max_pool", "resize", "crop"};
     return type < MF_OP_COUNT_ ? names[type] : "?";
 }
 

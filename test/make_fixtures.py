@@ -44,6 +44,8 @@ def build_tiny(path):
     L = keras.layers
     i = keras.Input((12, 10, 3), name="image")
     x = L.Rescaling(1 / 127.5, offset=-1, name="scale")(i)
+    x = L.Resizing(14, 11, name="resize")(x)            # RESIZE (format 1.1)
+    x = L.CenterCrop(12, 10, name="center_crop")(x)     # CROP (format 1.1), back to 12x10
     x = L.ZeroPadding2D(((1, 0), (0, 1)), name="pad")(x)
     x = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="conv")(x)
     x = L.BatchNormalization(name="conv_bn")(x)

@@ -15,7 +15,8 @@ MAGIC = b"\x89MORSEL\n"
 SECTION_NAMES = {1: "STRINGS", 2: "TENSORS", 3: "OPS", 4: "MODEL", 5: "WEIGHTS", 6: "SELFTEST"}
 OP_NAMES = {1: "conv2d", 2: "depthwise_conv2d", 3: "dense", 4: "affine", 5: "add",
             6: "multiply", 7: "global_avg_pool", 8: "avg_pool", 9: "max_pool", 10: "pad",
-            11: "reshape", 12: "activation", 13: "concat", 14: "global_max_pool"}
+            11: "reshape", 12: "activation", 13: "concat", 14: "global_max_pool",
+            15: "resize", 16: "crop"}
 
 
 class FormatError(Exception):
@@ -228,7 +229,51 @@ def infer_shape(m, op):
         out = list(x)
         out[ax] = sum(T(i)["shape"][ax] for i in range(len(op["inputs"])))
         return tuple(out)
+    if t == 15:
+        y = m.tensors[op["output"]]["shape"]
+        _check(len(x) == 3 and len(y) == 3 and y[2] == x[2] and a[0] in (0, 1),
+               f"op {op['name']}: resize {x} -> {y} method {a[0]}")
+        return y
+    if t == 16:
+        y = m.tensors[op["output"]]["shape"]
+        _check(len(x) == 3 and len(y) == 3 and y[2] == x[2] and a[0] >= 0 and a[1] >= 0
+               and a[0] + y[0] <= x[0] and a[1] + y[1] <= x[1], f"op {op['name']}: crop box")
+        return y
     raise FormatError(f"op type {t}")
+
+
+def _resize_taps(n_in, n_out, nearest):
+    """TF's half-pixel source coordinates, computed in float32 as its kernels do (they decide
+    which pixels are read and the interpolation weights); the blend itself is done in float64
+    by the caller."""
+    f = np.float32
+    scale = f(n_in) / f(n_out)
+    i = np.arange(n_out, dtype=np.float32)
+    if nearest:
+        src = np.floor((i + f(0.5)) * scale).astype(np.int64)
+        return np.clip(src, 0, n_in - 1), None, None
+    src = (i + f(0.5)) * scale - f(0.5)
+    fl = np.floor(src)
+    lo = np.clip(fl.astype(np.int64), 0, n_in - 1)
+    hi = np.clip(np.ceil(src).astype(np.int64), 0, n_in - 1)
+    return lo, hi, (src - fl).astype(np.float64)
+
+
+def resize(x, oh, ow, method):
+    """tf.image.resize (half_pixel_centers, no antialias) in float64 on float32 coordinates."""
+    h, w = x.shape[0], x.shape[1]
+    if (oh, ow) == (h, w):
+        return x.copy()
+    if method == 0:
+        ys, _, _ = _resize_taps(h, oh, True)
+        xs, _, _ = _resize_taps(w, ow, True)
+        return x[ys][:, xs]
+    ylo, yhi, yl = _resize_taps(h, oh, False)
+    xlo, xhi, xl = _resize_taps(w, ow, False)
+    xl = xl[None, :, None]
+    top = x[ylo][:, xlo] + (x[ylo][:, xhi] - x[ylo][:, xlo]) * xl
+    bot = x[yhi][:, xlo] + (x[yhi][:, xhi] - x[yhi][:, xlo]) * xl
+    return top + (bot - top) * yl[:, None, None]
 
 
 # ---- numpy forward pass (float64) ------------------------------------------------------------
@@ -339,6 +384,10 @@ def run(m, x, which="output"):
             y = x0
         elif t == 13:
             y = np.concatenate(xs, axis=a[0])
+        elif t == 15:
+            y = resize(x0, out_shape[0], out_shape[1], a[0])
+        elif t == 16:
+            y = x0[a[0]:a[0] + out_shape[0], a[1]:a[1] + out_shape[1]]
         else:
             raise ValueError(t)
         y = activation(op["act"], op["alpha"], op["max"], y)

@@ -601,6 +601,35 @@ static void test_depthwises(suite *t, rng *r)
         test_depthwise(t, r, cases[i].c, cases[i].mult);
 }
 
+/* A folded BatchNormalization leaves depthwise layers with biases far larger than their tap
+ * sums (the shift absorbs -mean * scale). The taps must be summed first and the bias added
+ * once, as Keras does: then the result is within one rounding of its own magnitude plus the
+ * (small) tap-sum error. Accumulating the taps onto the bias instead rounds every partial sum
+ * at the bias's magnitude, ~3x more error here, which this bound rejects; on real MobileNets it
+ * doubled the logits' distance to the float64 reference. */
+static void test_depthwise_big_bias(suite *t, rng *r)
+{
+    mk_window g = {.in_h = 13, .in_w = 11, .in_c = 64, .out_h = 13, .out_w = 11, .out_c = 64,
+                   .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pad_top = 1, .pad_left = 1,
+                   .dh = 1, .dw = 1};
+    size_t nx = 13 * 11 * 64, ny = nx;
+    float *x = rand_buf(r, nx, -1.0f, 1.0f), *w = rand_buf(r, 9 * 64, -0.5f, 0.5f);
+    float *b = rand_buf(r, 64, 700.0f, 1000.0f);
+    double *s = dbuf(ny), *d = dbuf(ny), *tol = dbuf(ny);
+    mk_window gz = g;
+    depthwise_reference(&gz, 1, x, w, NULL, s, d); /* the tap sums alone, with their bound */
+    for (size_t i = 0; i < ny; i++) {
+        s[i] += b[i % 64];
+        tol[i] = d[i] + U * fabs(s[i]) + TINY;
+    }
+    mk_activation lin = linear();
+    float *y = out_buf(ny);
+    mk_depthwise_ref(&g, 1, x, w, b, &lin, y);
+    check(t, "depthwise_ref", "bias ~1000 >> taps: one rounding at the bias's size", y, s, tol,
+          ny);
+    free(x), free(w), free(b), free(s), free(d), free(tol), free(y);
+}
+
 /* ---- dense --------------------------------------------------------------------------------- */
 
 static void test_dense(suite *t, rng *r, int rows, int cin, int cout, int bias, mk_activation a)
@@ -840,6 +869,141 @@ static void test_elementwise(suite *t, rng *r)
     test_pad(t, r, 1, 1, 13, 1, 0, 0, 1, 1.0f);
 }
 
+/* ---- resize and crop ----------------------------------------------------------------------- */
+
+/* TF's half-pixel source coordinate, in float as its kernel computes it (this is part of the
+ * semantics: it decides which pixels are read), and the same in double for the exact value. */
+static float src_f(int i, int in, int out, int nearest)
+{
+    float scale = (float)in / (float)out;
+    return nearest ? ((float)i + 0.5f) * scale : ((float)i + 0.5f) * scale - 0.5f;
+}
+
+static void axis_taps(int i, int in, int out, int *lo, int *hi, double *lerp)
+{
+    float s = src_f(i, in, out, 0);
+    double f = floor((double)s);
+    *lo = f < 0 ? 0 : (int)f;
+    if (*lo > in - 1)
+        *lo = in - 1;
+    *hi = (int)ceil((double)s);
+    if (*hi > in - 1)
+        *hi = in - 1;
+    if (*hi < 0)
+        *hi = 0;
+    *lerp = (double)s - f;
+}
+
+/* Reference: TF's float32 coordinates, the blend in double. Tolerance: the kernel's three
+ * lerps (t = a + (b - a) * l, then the same across rows) round 3 times each, on values of
+ * magnitude at most 2 * mag (mag = the largest |tap|): 12 u * mag bounds them with room. */
+static void test_resize(suite *t, rng *r, int method, int h, int w, int c, int oh, int ow)
+{
+    size_t n = (size_t)oh * ow * c;
+    float *x = rand_buf(r, (size_t)h * w * c, -2.0f, 2.0f);
+    double *ref = dbuf(n), *tol = dbuf(n);
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+            for (int ch = 0; ch < c; ch++) {
+                size_t o = ((size_t)oy * ow + ox) * c + ch;
+#define PX(yy, xx) ((double)x[((size_t)(yy) * w + (xx)) * c + ch])
+                if (method == MK_RESIZE_NEAREST) {
+                    int iy = (int)floor((double)src_f(oy, h, oh, 1));
+                    int ix = (int)floor((double)src_f(ox, w, ow, 1));
+                    iy = iy > h - 1 ? h - 1 : iy < 0 ? 0 : iy;
+                    ix = ix > w - 1 ? w - 1 : ix < 0 ? 0 : ix;
+                    ref[o] = PX(iy, ix);
+                    continue;
+                }
+                int y0, y1, x0, x1;
+                double ly, lx;
+                axis_taps(oy, h, oh, &y0, &y1, &ly);
+                axis_taps(ox, w, ow, &x0, &x1, &lx);
+                double top = PX(y0, x0) + (PX(y0, x1) - PX(y0, x0)) * lx;
+                double bot = PX(y1, x0) + (PX(y1, x1) - PX(y1, x0)) * lx;
+                ref[o] = top + (bot - top) * ly;
+                double mag = fmax(fmax(fabs(PX(y0, x0)), fabs(PX(y0, x1))),
+                                  fmax(fabs(PX(y1, x0)), fabs(PX(y1, x1))));
+                tol[o] = 12.0 * U * mag + TINY;
+#undef PX
+            }
+    float *y = out_buf(n);
+    mk_resize_ref(method, h, w, c, oh, ow, x, y);
+    char desc[96];
+    snprintf(desc, sizeof desc, "%s %dx%dx%d -> %dx%d",
+             method == MK_RESIZE_NEAREST ? "nearest" : "bilinear", h, w, c, oh, ow);
+    check(t, "resize", desc, y, ref, method == MK_RESIZE_NEAREST ? NULL : tol, n);
+    free(x), free(ref), free(tol), free(y);
+}
+
+/* By hand, so the reference above cannot share a misreading of TF with the kernel. */
+static void test_resize_by_hand(suite *t)
+{
+    /* Bilinear 2x2 -> 4x4 with half-pixel centres: source rows/cols -0.25, 0.25, 0.75, 1.25,
+     * clamped at the borders, give weights a = {0, 0.25, 0.75, 1}; x = 10*row + col, so
+     * y = 10*a[i] + a[j], all exact in float. (align_corners would give 0, 1/3, 2/3, 1.) */
+    float x[4] = {0, 1, 10, 11}, y[16 + GUARD];
+    double a[4] = {0, 0.25, 0.75, 1}, want[16];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            want[i * 4 + j] = 10 * a[i] + a[j];
+    for (int i = 0; i < GUARD; i++)
+        y[16 + i] = GUARD_VALUE;
+    mk_resize_ref(MK_RESIZE_BILINEAR, 2, 2, 1, 4, 4, x, y);
+    check(t, "resize", "by hand: bilinear 2x2 -> 4x4 half-pixel", y, want, NULL, 16);
+
+    /* Nearest 3 -> 5 (scale 0.6): floor((i + 0.5) * 0.6) = 0, 0, 1, 2, 2 per axis; and
+     * 5 -> 2 (scale 2.5): floor(1.25), floor(3.75) = 1, 3. One row, 2 channels. */
+    float r3[6] = {0, 100, 1, 101, 2, 102}, y5[10 + GUARD];
+    double w5[10] = {0, 100, 0, 100, 1, 101, 2, 102, 2, 102};
+    for (int i = 0; i < GUARD; i++)
+        y5[10 + i] = GUARD_VALUE;
+    mk_resize_ref(MK_RESIZE_NEAREST, 1, 3, 2, 1, 5, r3, y5);
+    check(t, "resize", "by hand: nearest 1x3 -> 1x5 (0,0,1,2,2)", y5, w5, NULL, 10);
+    float r5[5] = {0, 1, 2, 3, 4}, y2[2 + GUARD];
+    double w2[2] = {1, 3};
+    for (int i = 0; i < GUARD; i++)
+        y2[2 + i] = GUARD_VALUE;
+    mk_resize_ref(MK_RESIZE_NEAREST, 5, 1, 1, 2, 1, r5, y2);
+    check(t, "resize", "by hand: nearest 5x1 -> 2x1 (rows 1, 3)", y2, w2, NULL, 2);
+}
+
+static void test_crop(suite *t, rng *r, int h, int w, int c, int top, int left, int oh, int ow)
+{
+    size_t n = (size_t)oh * ow * c;
+    float *x = rand_buf(r, (size_t)h * w * c, -1.0f, 1.0f);
+    double *ref = dbuf(n);
+    for (int yy = 0; yy < oh; yy++)
+        for (int xx = 0; xx < ow; xx++)
+            for (int ch = 0; ch < c; ch++)
+                ref[((size_t)yy * ow + xx) * c + ch] =
+                    x[((size_t)(yy + top) * w + (xx + left)) * c + ch];
+    float *y = out_buf(n);
+    mk_crop_ref(w, c, top, left, oh, ow, x, y);
+    char desc[96];
+    snprintf(desc, sizeof desc, "%dx%dx%d at (%d,%d) -> %dx%d", h, w, c, top, left, oh, ow);
+    check(t, "crop", desc, y, ref, NULL, n);
+    free(x), free(ref), free(y);
+}
+
+static void test_resizes(suite *t, rng *r)
+{
+    test_resize_by_hand(t);
+    for (int m = 0; m < 2; m++) {
+        test_resize(t, r, m, 13, 11, 3, 7, 5);    /* downscale, factors 13/7, 11/5 */
+        test_resize(t, r, m, 7, 5, 3, 13, 11);    /* upscale */
+        test_resize(t, r, m, 45, 52, 3, 36, 40);  /* the parity table's preproc model */
+        test_resize(t, r, m, 9, 9, 17, 9, 20);    /* one axis unchanged, other upscaled */
+        test_resize(t, r, m, 1, 1, 5, 4, 3);      /* from a single pixel */
+        test_resize(t, r, m, 20, 27, 1, 1, 1);    /* to a single pixel */
+        test_resize(t, r, m, 224, 224, 3, 299, 299);
+    }
+    test_crop(t, r, 13, 11, 3, 2, 3, 7, 5);
+    test_crop(t, r, 13, 11, 5, 0, 0, 13, 11);   /* the whole input */
+    test_crop(t, r, 13, 11, 5, 12, 10, 1, 1);   /* the last pixel */
+    test_crop(t, r, 36, 40, 3, 2, 3, 32, 33);
+}
+
 /* ---- pooling ------------------------------------------------------------------------------- */
 
 static void pool_reference(const mk_window *g, const float *x, int is_max, double *s, double *d)
@@ -1014,9 +1178,11 @@ int main(void)
     test_activations(&t, &r);
     test_convs(&t, &r);
     test_depthwises(&t, &r);
+    test_depthwise_big_bias(&t, &r);
     test_denses(&t, &r);
     test_elementwise(&t, &r);
     test_pools(&t, &r);
+    test_resizes(&t, &r);
 
     printf("\nlargest |err| vs float64 per op (and as a fraction of the bound):\n");
     for (int i = 0; i < t.n_stats; i++)

@@ -61,14 +61,32 @@ def _describe_pp(pp):
             f"{' (BGR order)' if pp['bgr'] else ''}")
 
 
+# Ops that scale the model's own input: the preprocessing layers and preprocess_input's raw
+# ops (Keras 2 TFOpLambda, Keras 3 keras.ops classes).
+SCALING_CLASSES = ("Rescaling", "Normalization", "TFOpLambda", "SlicingOpLambda",
+                   "TrueDivide", "Divide", "Subtract", "Add", "Multiply", "GetItem")
+# Ops that only move or resample pixels (in-model Resizing / CenterCrop / channel flips).
+GEOMETRY = (ir.RESIZE, ir.CROP)
+
+
 def _own_input_scaling(g):
-    """The op that rescales the model's own input (Rescaling/Normalization first), or None."""
-    for op in g.ops:
-        if g.input in op.inputs:
-            if op.type == ir.AFFINE and op.class_name in ("Rescaling", "Normalization"):
-                return op
+    """The op that rescales the model's own input, or None: the first op after the input
+    (looking through in-model resizing and cropping) is an AFFINE from Rescaling,
+    Normalization or preprocess_input's arithmetic, or the exact channel-flip DENSE that
+    preprocess_input's caffe mode starts with."""
+    x = g.input
+    while True:
+        readers = [op for op in g.ops if x in op.inputs]
+        if len(readers) != 1:
             return None
-    return None
+        op = readers[0]
+        if op.type in GEOMETRY:
+            x = op.output
+            continue
+        if op.class_name in SCALING_CLASSES and (
+                op.type == ir.AFFINE or (op.type == ir.DENSE and op.class_name != "Dense")):
+            return op
+        return None
 
 
 def read_labels(path):

@@ -124,20 +124,37 @@ def sink_softmax(g):
     return True
 
 
+def _split_final_activation(g, last):
+    """op(act=sigmoid) -> op(linear) then ACTIVATION(sigmoid), so that the pre-sigmoid values
+    (the logits of a multi-label head) stay addressable. Same arithmetic, one more pass over
+    the (small) output."""
+    pre = ir.Tensor(f"{last.name}/logits", last.output.shape)
+    out = last.output
+    act = last.act
+    last.act = ir.Act()
+    last.output = pre
+    pre.producer = last
+    op = ir.Op(ir.ACTIVATION, last.name, last.class_name, [pre], out, act)
+    g.ops.insert(g.ops.index(last) + 1, op)
+    return op
+
+
 def finish(g):
-    """Sets logits / output kind: a final softmax ACTIVATION -> probabilities, logits = its
-    input; a fused sigmoid -> independent sigmoids; anything else -> raw scores."""
+    """Sets logits / output kind: a final softmax ACTIVATION -> probabilities; a final sigmoid
+    -> independent sigmoids (a sigmoid fused into the last conv/dense is split off first); in
+    both cases the logits are the activation's input. Anything else -> raw scores."""
     last = g.output.producer
     g.logits = None
     if last is None:
         g.output_kind = 2
-    elif last.type == ir.ACTIVATION and last.act.code == ir.SOFTMAX:
-        g.output_kind = 0
+        return
+    if last.type != ir.ACTIVATION and last.act.code == ir.SIGMOID:
+        last = _split_final_activation(g, last)
+    if last.type == ir.ACTIVATION and last.act.code in (ir.SOFTMAX, ir.SIGMOID):
+        g.output_kind = 0 if last.act.code == ir.SOFTMAX else 1
         g.logits = last.inputs[0]
         if g.logits is g.input:
             g.logits = None
-    elif last.act.code == ir.SIGMOID:
-        g.output_kind = 1
     elif last.act.code == ir.SOFTMAX:
         g.output_kind = 0
     else:

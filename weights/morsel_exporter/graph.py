@@ -36,6 +36,7 @@ class KLayer:
         cfg = entry.get("config", {})
         self.cfg = cfg if isinstance(cfg, dict) else {"layers": cfg}
         self.name = entry.get("name") or self.cfg.get("name") or self.class_name.lower()
+        self.module = entry.get("module") or ""  # Keras 3: "keras.src.ops.numpy" for raw ops
         self.parent = parent
         self.children = None        # list of KLayer for models
         self.inbound = entry.get("inbound_nodes", [])
@@ -117,8 +118,30 @@ def _is_keras3_node(node):
     return isinstance(node, dict)
 
 
-def node_refs(node):
-    """[(layer name, node index, tensor index)] a call reads, in argument order."""
+# Keras 2 (tf_keras) records raw TensorFlow calls (`x / 127.5`, `tf.nn.bias_add`, ...) as
+# TFOpLambda / SlicingOpLambda layers whose node holds one positional argument (a tensor
+# reference, or ["_CONSTANT_VALUE", -1, value] when it is a constant) and the others as keyword
+# arguments, where tensors appear as [layer name, node index, tensor index] lists.
+TF_OP_CLASSES = ("TFOpLambda", "SlicingOpLambda")
+K2_CONSTANT = "_CONSTANT_VALUE"
+
+
+def _k2_ref(v):
+    return (isinstance(v, (list, tuple)) and len(v) == 3 and isinstance(v[0], str)
+            and v[0] != K2_CONSTANT and isinstance(v[1], int) and isinstance(v[2], int))
+
+
+def _k2_entries(node):
+    """A Keras 2 node is a list of [name, node, tensor, kwargs] entries; tf_keras writes a
+    TFOpLambda call's single entry unwrapped."""
+    if isinstance(node, (list, tuple)) and node and isinstance(node[0], str):
+        return [node]
+    return node
+
+
+def node_refs(node, deep=False):
+    """[(layer name, node index, tensor index)] a call reads, in argument order. deep: also
+    the tensors a Keras 2 TFOpLambda call passes as keyword arguments."""
     refs = []
     if _is_keras3_node(node):
         def walk(v):
@@ -140,12 +163,48 @@ def node_refs(node):
             raise ExportError(f"a layer call passes tensors as keyword arguments "
                               f"({refs[before:]}); not supported")
         return refs
-    for r in node:
-        if isinstance(r, (list, tuple)) and len(r) >= 3 and isinstance(r[0], str):
+    for r in _k2_entries(node):
+        if isinstance(r, (list, tuple)) and len(r) >= 3 and r[0] == K2_CONSTANT and deep:
+            pass  # a constant first argument of a TFOpLambda call
+        elif isinstance(r, (list, tuple)) and len(r) >= 3 and isinstance(r[0], str):
             refs.append((r[0], int(r[1]), int(r[2])))
         else:
             raise ExportError(f"unrecognised inbound node entry {r!r}")
+        if deep and len(r) > 3 and isinstance(r[3], dict):
+            for v in r[3].values():
+                if _k2_ref(v):
+                    refs.append((v[0], int(v[1]), int(v[2])))
     return refs
+
+
+def layer_node_refs(layer, node):
+    return node_refs(node, deep=layer.class_name in TF_OP_CLASSES)
+
+
+def call_arguments(node, tensors):
+    """The call's arguments with tensor references replaced by `tensors` (in node_refs order):
+    (args list, kwargs dict). Keras 3: the recorded args/kwargs; Keras 2 TFOpLambda: the first
+    entry is the first positional argument, its dict the keyword arguments."""
+    it = iter(tensors)
+    if _is_keras3_node(node):
+        def sub(v):
+            if isinstance(v, dict):
+                if v.get("class_name") == "__keras_tensor__":
+                    return next(it)
+                return {k: sub(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [sub(x) for x in v]
+            return v
+        return sub(node.get("args", [])), sub(node.get("kwargs", {}) or {})
+    node = _k2_entries(node)
+    if len(node) != 1:
+        raise ExportError(f"a TensorFlow op call with {len(node)} inbound entries")
+    r = node[0]
+    first = r[2] if r[0] == K2_CONSTANT else next(it)
+    kwargs = {}
+    for k, v in (r[3] if len(r) > 3 and isinstance(r[3], dict) else {}).items():
+        kwargs[k] = next(it) if _k2_ref(v) else v
+    return [first], kwargs
 
 
 def _io_refs(spec):
@@ -160,7 +219,7 @@ def _set_node_offsets(model):
     used = {}
     for c in model.children:
         for node in c.inbound:
-            for (n, k, _) in node_refs(node):
+            for (n, k, _) in layer_node_refs(c, node):
                 used.setdefault(n, set()).add(k)
     for (n, k, _) in _io_refs(model.cfg.get("output_layers", [])):
         used.setdefault(n, set()).add(k)
@@ -264,11 +323,11 @@ class Builder:
         self.graph.output = outs[0]
         return self.graph
 
-    def call(self, layer, inputs):
+    def call(self, layer, inputs, node=None):
         from . import layers as L
         if layer.is_model:
             return self.call_model(layer, inputs)
-        return L.translate(self, layer, inputs)
+        return L.translate(self, layer, inputs, node)
 
     def call_model(self, model, inputs):
         if model.is_sequential:
@@ -305,7 +364,7 @@ class Builder:
             if c.class_name == "InputLayer":
                 continue
             for i, node in enumerate(c.inbound):
-                pending.append((c, i + c.node_offset, node_refs(node)))
+                pending.append((c, i + c.node_offset, layer_node_refs(c, node), node))
         def norm(ref):
             n, k, t = ref
             layer = by_name.get(n)
@@ -316,18 +375,18 @@ class Builder:
         while pending:
             progress = False
             rest = []
-            for (layer, k, refs) in pending:
+            for (layer, k, refs, node) in pending:
                 rr = [norm(r) for r in refs]
                 if all(r in avail for r in rr):
-                    outs = self.call(layer, [avail[r] for r in rr])
+                    outs = self.call(layer, [avail[r] for r in rr], node)
                     for j, o in enumerate(outs):
                         avail[(layer.name, k, j)] = o
                     progress = True
                 else:
-                    rest.append((layer, k, refs))
+                    rest.append((layer, k, refs, node))
             pending = rest
             if not progress:
-                missing = sorted({str(r) for (_, _, refs) in pending for r in map(norm, refs)
+                missing = sorted({str(r) for (_, _, refs, _) in pending for r in map(norm, refs)
                                   if r not in avail})
                 raise ExportError(f"model '{model.name}': cannot resolve layer inputs "
                                   f"{missing[:5]} (unsupported graph wiring)")

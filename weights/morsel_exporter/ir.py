@@ -22,13 +22,19 @@ RESHAPE = 11
 ACTIVATION = 12
 CONCAT = 13
 GLOBAL_MAX_POOL = 14
+RESIZE = 15  # format 1.1
+CROP = 16    # format 1.1
 
 OP_NAMES = {
     CONV2D: "conv2d", DEPTHWISE_CONV2D: "depthwise_conv2d", DENSE: "dense", AFFINE: "affine",
     ADD: "add", MULTIPLY: "multiply", GLOBAL_AVG_POOL: "global_avg_pool", AVG_POOL: "avg_pool",
     MAX_POOL: "max_pool", PAD: "pad", RESHAPE: "reshape", ACTIVATION: "activation",
-    CONCAT: "concat", GLOBAL_MAX_POOL: "global_max_pool",
+    CONCAT: "concat", GLOBAL_MAX_POOL: "global_max_pool", RESIZE: "resize", CROP: "crop",
 }
+
+# RESIZE methods (iattr 0).
+RESIZE_NEAREST = 0
+RESIZE_BILINEAR = 1
 
 # Activation codes (FORMAT.md, "Activation codes").
 LINEAR = 0

@@ -13,27 +13,31 @@ from .activations import activation_spec, emit_with_activation, hard_silu
 from .errors import ExportError, UnsupportedLayer  # noqa: F401 (re-exported)
 
 # Layers that do nothing at inference (model(x, training=False)): dropped, their output is
-# their input. RandomCrop is deliberately absent: at inference it resizes/crops to its target
-# size, which changes the shape.
+# their input. RandomCrop is not here: tf_keras resizes at inference (t_random_crop).
 IDENTITY_CLASSES = (
     "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
     "GaussianNoise", "GaussianDropout", "ActivityRegularization",
+    # Random augmentation: every one returns its input unchanged when training=False
+    # (checked against Keras 3.15 and tf_keras 2.21 by test/parity_table.py's preproc rows).
     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-    "RandomBrightness",
+    "RandomBrightness", "RandomHeight", "RandomWidth", "RandomGrayscale", "RandomHue",
+    "RandomSaturation", "RandomSharpness", "RandomColorJitter", "RandomColorDegeneration",
+    "RandomPosterization", "RandomInvert", "RandomErasing", "RandomGaussianBlur",
+    "RandomPerspective", "RandomShear", "RandomElasticTransform", "Solarization", "AugMix",
+    "CutMix", "MixUp", "RandAugment",
 )
 
 HINTS = {
     "Lambda": "a Lambda layer holds arbitrary Python code that cannot be exported; rebuild the "
               "model without it (if it only scales the input, replace it with a Rescaling "
               "layer, or drop it and pass --preprocess)",
-    "TFOpLambda": "a raw TensorFlow op recorded in the model (e.g. from preprocess_input); "
-                  "rebuild the model without it, replace it with a Rescaling layer, or drop it "
-                  "and pass --preprocess",
-    "RandomCrop": "RandomCrop changes the image size at inference; remove it and crop outside "
-                  "the model",
-    "Resizing": "resize outside the model (Morsel resizes images itself); remove the layer and "
-                "save the model with the post-resize input size",
+    "TFOpLambda": "a raw TensorFlow op recorded in the model; only arithmetic with constants "
+                  "(+, -, *, / as from preprocess_input), tf.nn.bias_add, the channel flip "
+                  "x[..., ::-1], tf.cast to float32 and tf.image.resize (bilinear/nearest) "
+                  "are exported. Rebuild the model without it, replace it with a Rescaling "
+                  "layer, or drop it and pass --preprocess",
 }
+HINTS["SlicingOpLambda"] = HINTS["TFOpLambda"]
 
 
 def _unsupported(layer, why=""):
@@ -460,6 +464,119 @@ def t_identity(b, layer, *xs):
     return [xs[0]]
 
 
+# ---- in-model resizing and cropping ----------------------------------------------------------
+#
+# Keras (TensorFlow backend) resizes with tf.image.resize, antialias=False by default:
+# ResizeBilinear / ResizeNearestNeighbor with half_pixel_centers=True (TF image_ops_impl
+# resize_images_v2). The RESIZE kernel reproduces those float32 computations
+# (kernels/resize.c); other methods (bicubic, area, lanczos, antialias) are refused.
+
+RESIZE_METHODS = {"bilinear": ir.RESIZE_BILINEAR, "nearest": ir.RESIZE_NEAREST}
+
+
+def resize(b, layer, x, oh, ow, method, out_name=None):
+    """RESIZE to (oh, ow); a same-size resize is the identity in TF (both methods)."""
+    _need_rank3(layer, x)
+    if (oh, ow) == x.shape[:2]:
+        return x
+    if oh < 1 or ow < 1:
+        raise _unsupported(layer, f"resize to {oh}x{ow}")
+    return b.emit(ir.RESIZE, layer, [x], (oh, ow, x.shape[2]), iattr=[method],
+                  out_name=out_name)
+
+
+def crop(b, layer, x, top, left, h, w, out_name=None):
+    _need_rank3(layer, x)
+    if not (0 <= top and 0 <= left and h >= 1 and w >= 1 and top + h <= x.shape[0]
+            and left + w <= x.shape[1]):
+        raise _unsupported(layer, f"crop box ({top}, {left}) {h}x{w} outside its input "
+                                  f"{list(x.shape)}")
+    if (top, left, h, w) == (0, 0) + x.shape[:2]:
+        return x
+    return b.emit(ir.CROP, layer, [x], (h, w, x.shape[2]), iattr=[top, left],
+                  out_name=out_name)
+
+
+def _aspect(a, b_, c, f32):
+    """int(a * b / c) as Keras computes it: in float32 (TF tensors) or in double (Keras 3's
+    smart_resize on static shapes)."""
+    if f32:
+        return int(np.float32(a * b_) / np.float32(c))
+    return int(float(a * b_) / c)
+
+
+def crop_to_aspect(b, layer, x, th, tw, f32):
+    """The largest centred window of aspect th:tw (keras smart_resize / Resizing
+    crop_to_aspect_ratio): crop_h = min(H, int(W*th/tw)), crop_w = min(W, int(H*tw/th)), both
+    at least 1, start = int((H - crop_h) / 2)."""
+    H, W = x.shape[0], x.shape[1]
+    ch = max(min(H, _aspect(W, th, tw, f32)), 1)
+    cw = max(min(W, _aspect(H, tw, th, f32)), 1)
+    return crop(b, layer, x, (H - ch) // 2, (W - cw) // 2, ch, cw,
+                out_name=f"{layer.name}/crop")
+
+
+def _method(layer, name="interpolation"):
+    m = str(layer.cfg.get(name, "bilinear")).lower()
+    if m not in RESIZE_METHODS:
+        raise _unsupported(layer, f"interpolation '{m}' (bilinear and nearest are supported)")
+    return RESIZE_METHODS[m]
+
+
+def t_resizing(b, layer, x):
+    """Resizing(height, width, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio)."""
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    cfg = layer.cfg
+    th, tw = int(cfg["height"]), int(cfg["width"])
+    method = _method(layer)
+    if cfg.get("antialias"):
+        raise _unsupported(layer, "antialias=True (tf.image.resize's scale-and-translate "
+                                  "kernels); re-save with antialias=False")
+    if cfg.get("crop_to_aspect_ratio"):
+        # Keras 3 resize() and tf_keras smart_resize both compute the box on float32 tensors.
+        x = crop_to_aspect(b, layer, x, th, tw, True)
+    elif cfg.get("pad_to_aspect_ratio"):
+        # Keras 3 TF backend resize(): pad_h = max(H, int(W*th/tw)) (float32), start =
+        # int((pad_h - H) / 2) rows of fill_value on BOTH sides; likewise the width.
+        H, W = x.shape[0], x.shape[1]
+        ph = max(H, _aspect(W, th, tw, True))
+        pw = max(W, _aspect(H, tw, th, True))
+        hs, ws = (ph - H) // 2, (pw - W) // 2
+        if hs or ws:
+            fill = float(cfg.get("fill_value", 0.0) or 0.0)
+            x = b.emit(ir.PAD, layer, [x], (H + 2 * hs, W + 2 * ws, x.shape[2]),
+                       iattr=[0, 0, 0, 0, hs, hs, ws, ws], fattr=[fill],
+                       out_name=f"{layer.name}/pad")
+    return [resize(b, layer, x, th, tw, method)]
+
+
+def t_center_crop(b, layer, x):
+    """CenterCrop(height, width): a centred crop at ((H-h)//2, (W-w)//2) when the input is at
+    least the target size in both axes; otherwise Keras resizes with smart_resize (crop to the
+    target aspect ratio, then bilinear)."""
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    th, tw = int(layer.cfg["height"]), int(layer.cfg["width"])
+    H, W = x.shape[0], x.shape[1]
+    if H >= th and W >= tw:
+        return [crop(b, layer, x, (H - th) // 2, (W - tw) // 2, th, tw)]
+    x = crop_to_aspect(b, layer, x, th, tw, not b.keras3)
+    return [resize(b, layer, x, th, tw, ir.RESIZE_BILINEAR)]
+
+
+def t_random_crop(b, layer, x):
+    """RandomCrop at inference: Keras 3 returns its input unchanged (transform_images with
+    training=False); tf_keras resizes with smart_resize (crop to aspect ratio, bilinear)."""
+    _check_channels_last(layer)
+    _need_rank3(layer, x)
+    if b.keras3:
+        return [x]
+    th, tw = int(layer.cfg["height"]), int(layer.cfg["width"])
+    x = crop_to_aspect(b, layer, x, th, tw, True)
+    return [resize(b, layer, x, th, tw, ir.RESIZE_BILINEAR)]
+
+
 TRANSLATORS = {
     "Conv2D": t_conv2d,
     "DepthwiseConv2D": t_depthwise,
@@ -477,6 +594,7 @@ TRANSLATORS = {
     "MaxPooling2D": t_maxpool, "MaxPool2D": t_maxpool,
     "ZeroPadding2D": t_zeropad,
     "Flatten": t_flatten, "Reshape": t_reshape,
+    "Resizing": t_resizing, "CenterCrop": t_center_crop, "RandomCrop": t_random_crop,
 }
 for _c in IDENTITY_CLASSES:
     TRANSLATORS[_c] = t_identity
@@ -491,8 +609,17 @@ def supported_classes():
 
 def check_supported(tree):
     """Refuse the model before touching weights when any layer class is unknown."""
-    bad = [l for l in tree.walk()
-           if not l.is_model and l.class_name not in TRANSLATORS and l.class_name != "InputLayer"]
+    from . import tfops
+    bad = []
+    for l in tree.walk():
+        if l.is_model or l.class_name == "InputLayer":
+            continue
+        if is_op_layer(l):
+            why = tfops.check(l)
+            if why:
+                raise _unsupported(l, why)
+        elif l.class_name not in TRANSLATORS:
+            bad.append(l)
     if bad:
         first = bad[0]
         err = _unsupported(first)
@@ -509,7 +636,18 @@ def check_supported(tree):
             raise _unsupported(l, f"quantized dtype policy '{pname}'")
 
 
-def translate(b, layer, inputs):
+def is_op_layer(layer):
+    """A raw operation recorded in the graph: a Keras 2 TFOpLambda / SlicingOpLambda, or a
+    Keras 3 op (`module` keras.src.ops.*, e.g. TrueDivide from `x / 127.5`)."""
+    from .graph import TF_OP_CLASSES
+    return layer.class_name in TF_OP_CLASSES or layer.module.startswith(("keras.src.ops",
+                                                                         "keras.ops"))
+
+
+def translate(b, layer, inputs, node=None):
+    if is_op_layer(layer):
+        from . import tfops
+        return tfops.translate(b, layer, inputs, node)
     fn = TRANSLATORS.get(layer.class_name)
     if fn is None:
         raise _unsupported(layer)

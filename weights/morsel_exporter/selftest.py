@@ -104,6 +104,10 @@ def _set_tree_weights(kmodel, tree):
                 raise Unavailable(f"no weight {role} for {path}")
             vals.append(np.asarray(node.weights[role]).reshape(tuple(w.shape)))
         kl.set_weights(vals)
+        # Normalization caches mean/variance as tensors when built; set_weights alone leaves
+        # the layer computing with the old values (keras/tf_keras finalize_state()).
+        if hasattr(kl, "finalize_state") and node.class_name == "Normalization":
+            kl.finalize_state()
 
     visit(kmodel, "")
 

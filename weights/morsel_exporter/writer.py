@@ -10,7 +10,10 @@ import numpy as np
 from . import ir
 
 MAGIC = b"\x89MORSEL\n"
-VERSION = (1, 0)
+VERSION = (1, 1)  # the newest version this writer knows; files say the oldest that reads them
+# The minor version that introduced each op type (FORMAT.md): a file is stamped with the
+# highest one it uses, so files without the 1.1 ops still open in 1.0 readers.
+OP_MINOR = {ir.RESIZE: 1, ir.CROP: 1}
 ALIGN = 64
 NO_TENSOR = 0xFFFFFFFF
 
@@ -161,7 +164,8 @@ def build(g, meta, selftest=None):
         o = sec_off[k]
         out[o:o + len(data)] = data
         table += struct.pack("<IIQQQ", k, zlib.crc32(data) & 0xFFFFFFFF, o, len(data), counts[k])
-    header = bytearray(MAGIC + struct.pack("<HHIQI", VERSION[0], VERSION[1], len(kinds),
+    minor = max([0] + [OP_MINOR.get(op.type, 0) for op in g.ops])
+    header = bytearray(MAGIC + struct.pack("<HHIQI", VERSION[0], minor, len(kinds),
                                            file_size, 0))
     header += b"\0" * (64 - len(header))
     crc = zlib.crc32(bytes(header) + bytes(table)) & 0xFFFFFFFF

@@ -1,0 +1,553 @@
+"""Test helper for parity_table.py and test_real_models.py: the seed architectures with the heads
+people put on them, non-trivial random statistics, the wiring / preprocessing test models, and
+a small TF.js layers-format writer (model.json + binary shards, optionally uint8/uint16
+quantized as the tensorflowjs converter does it), all written for either Keras: `k` is the
+`keras` (3) or `tf_keras` (2) module.
+
+Nothing here is copied from Keras or TF.js; the TF.js manifest layout and the affine
+quantization (value = min + scale * q, with min nudged so that 0 is representable) follow the
+tensorflowjs converter's documented format.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+
+# name -> (keras.applications function, default input size, preprocess mode of its
+#          preprocess_input, smallest size the architecture builds at)
+ARCHS = {
+    "MobileNet": ("MobileNet", 224, "tf", 32),
+    "MobileNetV2": ("MobileNetV2", 224, "tf", 32),
+    "ResNet50": ("ResNet50", 224, "caffe", 32),
+    "ResNet50V2": ("ResNet50V2", 224, "tf", 32),
+    "ResNet101V2": ("ResNet101V2", 224, "tf", 32),
+    "Xception": ("Xception", 299, "tf", 71),
+    "VGG16": ("VGG16", 224, "caffe", 32),
+    "InceptionV3": ("InceptionV3", 299, "tf", 75),
+    "EfficientNetB0": ("EfficientNetB0", 224, "raw", 32),
+}
+
+IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68])
+
+
+def preprocess(pixels, mode):
+    """pixels [N,H,W,3] in 0..255 (RGB) -> the model input preprocess_input would give."""
+    p = np.asarray(pixels, np.float64)
+    if mode == "tf":
+        x = p / 127.5 - 1.0
+    elif mode == "caffe":
+        x = p[..., ::-1] - IMAGENET_MEAN_BGR
+    elif mode == "unit":
+        x = p / 255.0
+    elif mode == "raw":
+        x = p
+    else:
+        raise ValueError(mode)
+    return x.astype(np.float32)
+
+
+def random_inputs(rng, n, size, mode):
+    pixels = rng.uniform(0.0, 255.0, (n, size[0], size[1], 3))
+    return preprocess(pixels, mode)
+
+
+# ---- heads -----------------------------------------------------------------------------------
+
+def head(k, x, kind, n_classes):
+    """The heads seen in users' models. Explicit names, so both Kerases agree."""
+    L, R = k.layers, k.regularizers
+    if kind == "gap_dense_bn":
+        x = L.GlobalAveragePooling2D(name="head_gap")(x)
+        x = L.Dense(128, activation="relu", kernel_regularizer=R.l2(1e-4), name="head_fc1")(x)
+        x = L.BatchNormalization(name="head_bn1")(x)
+        x = L.Dropout(0.3, name="head_drop1")(x)
+        return L.Dense(n_classes, activation="softmax", name="predictions")(x)
+    if kind == "flatten_sigmoid":
+        x = L.Flatten(name="head_flatten")(x)
+        x = L.Dense(64, kernel_regularizer=R.l1_l2(1e-5, 1e-4), name="head_fc1")(x)
+        x = L.BatchNormalization(name="head_bn1")(x)
+        x = L.Activation("relu", name="head_relu1")(x)
+        x = L.Dropout(0.5, name="head_drop1")(x)
+        return L.Dense(n_classes, activation="sigmoid", name="predictions")(x)
+    if kind == "spatial_stack":
+        x = L.SpatialDropout2D(0.2, name="head_sdrop")(x)
+        x = L.GlobalAveragePooling2D(name="head_gap")(x)
+        x = L.BatchNormalization(name="head_bn0")(x)
+        x = L.Dense(256, activation="relu", kernel_regularizer=R.l1(1e-5), name="head_fc1")(x)
+        x = L.BatchNormalization(name="head_bn1")(x)
+        x = L.Dropout(0.4, name="head_drop1")(x)
+        x = L.Dense(96, activation="elu", bias_regularizer=R.l2(1e-4), name="head_fc2")(x)
+        x = L.BatchNormalization(name="head_bn2")(x)
+        x = L.Dropout(0.2, name="head_drop2")(x)
+        return L.Dense(n_classes, activation="softmax", use_bias=False, name="predictions")(x)
+    raise ValueError(kind)
+
+
+def build_arch(k, arch, size, alpha=None, head_kind="gap_dense_bn", n_classes=11,
+               nested=True):
+    """keras.applications.<arch>(weights=None, include_top=False) plus a head. nested=True uses
+    the base as a layer (a model inside the model, as transfer-learning tutorials do);
+    nested=False builds one flat Functional graph (input_tensor=...)."""
+    fn_name = ARCHS[arch][0]
+    fn = getattr(k.applications, fn_name)
+    kw = {} if alpha is None else {"alpha": alpha}
+    shape = (size, size, 3)
+    inp = k.Input(shape, name="image")
+    if nested:
+        base = fn(weights=None, include_top=False, input_shape=shape, **kw)
+        x = base(inp, training=False)
+    else:
+        base = fn(weights=None, include_top=False, input_tensor=inp, **kw)
+        x = base.output
+    out = head(k, x, head_kind, n_classes)
+    name = f"{arch.lower()}{'' if alpha is None else '_a' + str(alpha)}_{head_kind}"
+    return k.Model(inp, out, name=name.replace(".", "_"))
+
+
+# ---- wiring and preprocessing models ----------------------------------------------------------
+
+def build_nested_shared(k):
+    """Models nested three deep, a nested model called twice (Keras 2 node indices 1 and 2),
+    a shared leaf layer called twice, Concatenate on the channel axis, Multiply with a [1,1,C]
+    gate, Reshape, GlobalAveragePooling2D(keepdims=True), asymmetric kernels, a Dense without
+    bias, LeakyReLU, ELU and swish."""
+    L = k.layers
+    # level 3: a Sequential block
+    inner = k.Sequential([
+        k.Input((16, 16, 8)),
+        L.Conv2D(8, (1, 3), padding="same", name="inner_conv_1x3"),
+        L.BatchNormalization(name="inner_bn"),
+        L.LeakyReLU(0.1, name="inner_lrelu"),
+        L.Conv2D(8, (3, 1), padding="same", activation="swish", name="inner_conv_3x1"),
+    ], name="inner_seq")
+    # level 2: a Functional calling the Sequential twice (shared weights)
+    i2 = k.Input((16, 16, 8), name="mid_in")
+    a = inner(i2)
+    b = inner(a)
+    g = L.GlobalAveragePooling2D(keepdims=True, name="mid_se_gap")(b)
+    g = L.Conv2D(8, 1, activation="sigmoid", name="mid_se_conv")(g)
+    b = L.Multiply(name="mid_se_mul")([b, g])
+    mid = k.Model(i2, L.Add(name="mid_add")([a, b]), name="mid_block")
+    # level 1: the top model calls mid twice and a shared Conv2D twice
+    i = k.Input((32, 32, 3), name="image")
+    x = L.Conv2D(8, 3, strides=2, padding="same", name="stem")(i)
+    x = L.ELU(name="stem_elu")(x)
+    shared = L.Conv2D(8, 1, name="shared_1x1")
+    y1 = shared(mid(x))
+    y2 = shared(mid(y1))
+    x = L.Concatenate(axis=-1, name="concat")([y1, y2, x])
+    x = L.MaxPooling2D(3, strides=2, padding="same", name="pool_same")(x)
+    x = L.AveragePooling2D(3, strides=1, padding="same", name="avgpool_same")(x)
+    x = L.Reshape((8 * 8, 24), name="reshape_tokens")(x)
+    x = L.Dense(16, use_bias=False, name="token_dense")(x)
+    x = L.Reshape((8, 8, 16), name="reshape_back")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = L.Dense(7, activation="softmax", name="predictions")(x)
+    return k.Model(i, x, name="nested3_shared")
+
+
+# Keras 3.15 cannot save these into a legacy .h5 ("cannot pickle 'module' object"), and
+# RandomShear cannot even be loaded back from a .keras; they go into the .keras-only variant
+# (RandomShear is left out: Keras has no reference for it once saved).
+K3_H5_UNSAVABLE = ("RandomBrightness", "RandomSaturation", "RandomSharpness",
+                   "RandomColorDegeneration", "RandomPosterization", "Solarization")
+RANDOM_LAYERS = [
+    ("RandomFlip", ("horizontal_and_vertical",), {}), ("RandomRotation", (0.2,),
+                                                       {"fill_mode": "reflect"}),
+    ("RandomZoom", (0.1,), {}), ("RandomTranslation", (0.1, 0.1), {}),
+    ("RandomContrast", (0.2,), {}), ("RandomBrightness", (0.2,), {"value_range": (0, 255)}),
+    ("RandomHeight", (0.2,), {}), ("RandomWidth", (0.2,), {}), ("RandomGrayscale", (), {}),
+    ("RandomHue", (0.2, (0, 255)), {}), ("RandomSaturation", (0.2,), {}),
+    ("RandomSharpness", (0.2,), {}), ("RandomColorJitter", (), {}),
+    ("RandomColorDegeneration", (0.2,), {}), ("RandomPosterization", (4, (0, 255)), {}),
+    ("RandomInvert", (), {}), ("RandomErasing", (), {}), ("RandomGaussianBlur", (), {}),
+    ("RandomPerspective", (), {}), ("RandomElasticTransform", (), {}),
+    ("Solarization", (0.5,), {}), ("AugMix", (), {}), ("CutMix", (), {}), ("MixUp", (), {}),
+    ("RandAugment", (), {}),
+]
+
+
+def _random_layers(k, L, which):
+    """The random augmentation layers this Keras has (identities at inference). which: 'h5safe'
+    (every format) or 'k3only' (the ones Keras 3 cannot write into a legacy .h5)."""
+    out = []
+    for cls, args, kw in RANDOM_LAYERS:
+        if hasattr(L, cls) and (cls in K3_H5_UNSAVABLE) == (which == "k3only"):
+            out.append(getattr(L, cls)(*args, name="aug_" + cls.lower(), **kw))
+    return out
+
+
+def build_preproc(k, variant):
+    """Preprocessing inside the model, on raw 0..255 pixels.
+    'bilinear': augmentation, Resizing(bilinear, downscale by a different factor per axis),
+        CenterCrop (a crop), Rescaling, Normalization with explicit mean/variance;
+    'nearest': Resizing(nearest, upscale), CenterCrop larger than its input (Keras then
+        crops to the aspect ratio and resizes bilinearly), per-channel Rescaling, adapted
+        Normalization;
+    'aspect': Resizing(crop_to_aspect_ratio), RandomCrop (Keras 3: identity at inference;
+        tf_keras: crop to aspect + bilinear), Keras 3 Resizing(pad_to_aspect_ratio) and the
+        augmentation layers Keras 3 can only save in .keras."""
+    L = k.layers
+    if variant == "bilinear":
+        i = k.Input((45, 52, 3), name="pixels")
+        x = i
+        for layer in _random_layers(k, L, "h5safe"):
+            x = layer(x)
+        x = L.Resizing(36, 40, interpolation="bilinear", name="resize")(x)
+        x = L.CenterCrop(32, 33, name="crop")(x)
+        x = L.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(x)
+        x = L.Normalization(mean=[0.1, -0.2, 0.05], variance=[0.5, 0.8, 1.3], name="norm")(x)
+    elif variant == "nearest":
+        i = k.Input((20, 27, 3), name="pixels")
+        x = L.RandomFlip("horizontal", name="aug_flip")(i)
+        x = L.Resizing(30, 41, interpolation="nearest", name="resize")(x)
+        x = L.CenterCrop(34, 34, name="crop_up")(x)
+        x = L.Rescaling([1 / 255.0, 1 / 200.0, 1 / 300.0], name="rescale")(x)
+        x = L.Normalization(axis=-1, name="norm")(x)
+    elif variant == "aspect":
+        i = k.Input((41, 29, 3), name="pixels")
+        x = i
+        for layer in _random_layers(k, L, "k3only"):
+            x = layer(x)
+        x = L.Resizing(24, 30, crop_to_aspect_ratio=True, name="resize_crop")(x)
+        x = L.RandomCrop(20, 22, name="random_crop")(x)
+        if hasattr(L.Resizing(1, 1), "pad_to_aspect_ratio"):
+            x = L.Resizing(28, 20, pad_to_aspect_ratio=True, fill_value=7.0,
+                           name="resize_pad")(x)
+        x = L.Rescaling(1 / 255.0, name="rescale")(x)
+    else:
+        raise ValueError(variant)
+    x = L.Conv2D(12, 3, strides=2, padding="same", activation="relu", name="conv1")(x)
+    x = L.BatchNormalization(name="bn1")(x)
+    x = L.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = L.Conv2D(16, 1, activation="relu6", name="pw")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = L.Dense(5, activation="softmax", name="predictions")(x)
+    return k.Model(i, x, name=f"preproc_{variant}")
+
+
+def build_tfoplambda(tf_keras, mode):
+    """A Keras 2 (tf_keras) model that calls preprocess_input inside: TFOpLambda layers
+    (tf.math.truediv/subtract for 'tf', a channel flip and tf.nn.bias_add for 'caffe', plus
+    tf.__operators__.add / tf.math.multiply with constants)."""
+    import tensorflow as tf
+    L = tf_keras.layers
+    i = tf_keras.Input((24, 24, 3), name="pixels")
+    if mode == "tf":
+        x = tf_keras.applications.mobilenet_v2.preprocess_input(i)
+        x = x * 2.0
+        x = x + 0.25
+        x = tf.math.multiply(x, [0.5, 1.0, 1.5])
+    elif mode == "caffe":
+        x = tf_keras.applications.vgg16.preprocess_input(i)
+        x = tf.math.divide(x, 64.0)
+        x = 1.0 - x
+    else:
+        raise ValueError(mode)
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(x)
+    x = L.BatchNormalization(name="bn1")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = L.Dense(4, activation="softmax", name="predictions")(x)
+    return tf_keras.Model(i, x, name=f"tfop_{mode}")
+
+
+def build_k3ops(keras, mode):
+    """A Keras 3 model that calls preprocess_input and other keras.ops inside: TrueDivide /
+    Subtract ('tf'), or GetItem x3 + Stack + Add of a [1,1,1,3] constant ('caffe'), then a
+    per-channel Multiply, a spatial slice, keras.ops.image.resize and a Cast."""
+    L, ops = keras.layers, keras.ops
+    i = keras.Input((30, 34, 3), name="pixels")
+    if mode == "tf":
+        x = keras.applications.mobilenet_v2.preprocess_input(i)
+        x = x * np.array([0.5, 1.0, 1.5], np.float32)
+        x = 0.25 - x
+    elif mode == "caffe":
+        x = keras.applications.resnet50.preprocess_input(i)
+        x = x / 64.0
+        x = ops.negative(x)
+    else:
+        raise ValueError(mode)
+    x = x[:, 2:-2, 1:33, :]
+    x = ops.image.resize(x, (20, 18), interpolation="bilinear")
+    x = ops.cast(x, "float32")
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(x)
+    x = L.BatchNormalization(name="bn1")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    x = L.Dense(4, activation="softmax", name="predictions")(x)
+    return keras.Model(i, x, name=f"k3ops_{mode}")
+
+
+# ---- randomisation ---------------------------------------------------------------------------
+
+def leaves(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and getattr(layer, "layers", None):
+            yield from leaves(layer)
+        else:
+            yield layer
+
+
+def _role(v):
+    return v.name.split("/")[-1].split(":")[0]
+
+
+def randomize(model, k, rng):
+    """Every BatchNormalization gets random gamma/beta/moving statistics, every Normalization
+    a random mean/variance, every bias a small random value. Returns counts."""
+    n_bn = n_norm = n_bias = 0
+    seen = set()
+    for layer in leaves(model):
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        cls = type(layer).__name__
+        if cls == "BatchNormalization":
+            vals = []
+            for v in layer.weights:
+                lo, hi = {"gamma": (0.6, 1.4), "beta": (-0.3, 0.3), "moving_mean": (-0.3, 0.3),
+                          "moving_variance": (0.6, 1.6)}[_role(v)]
+                vals.append(rng.uniform(lo, hi, tuple(v.shape)).astype(np.float32))
+            layer.set_weights(vals)
+            n_bn += 1
+        elif cls == "Normalization" and layer.weights:
+            vals = []
+            for v in layer.weights:
+                r = _role(v)
+                if r == "mean":
+                    vals.append(rng.uniform(0.3, 0.6, tuple(v.shape)).astype(np.float32))
+                elif r == "variance":
+                    vals.append(rng.uniform(0.04, 0.09, tuple(v.shape)).astype(np.float32))
+                else:
+                    vals.append(np.asarray(v.numpy()))
+            layer.set_weights(vals)
+            if hasattr(layer, "finalize_state"):
+                layer.finalize_state()  # Keras caches mean/variance as tensors at build
+            n_norm += 1
+        elif layer.weights:
+            vals = []
+            changed = False
+            for v in layer.weights:
+                a = np.asarray(v.numpy())
+                if _role(v) == "bias":
+                    a = rng.uniform(-0.1, 0.1, a.shape).astype(np.float32)
+                    changed = True
+                vals.append(a)
+            if changed:
+                layer.set_weights(vals)
+                n_bias += 1
+    return {"bn": n_bn, "norm": n_norm, "bias": n_bias}
+
+
+def last_leaf(model):
+    layer = model.layers[-1]
+    while hasattr(layer, "layers") and getattr(layer, "layers", None):
+        layer = layer.layers[-1]
+    return layer
+
+
+def keras_outputs(model, k, x):
+    """(probabilities, pre-activation logits) for a batch, float64: the logits come from calling
+    the model with the last layer's activation set to linear."""
+    probs = np.asarray(model(x, training=False), dtype=np.float64)
+    last = last_leaf(model)
+    saved = last.activation
+    try:
+        last.activation = k.activations.linear
+        logits = np.asarray(model(x, training=False), dtype=np.float64)
+    finally:
+        last.activation = saved
+    return probs, logits
+
+
+def calibrate(model, k, x, target_std=2.0):
+    """Scales the last Dense layer so that the logits have a spread of about `target_std`, so
+    probabilities are neither uniform (a 1e-5 bound on uniform outputs is vacuous) nor
+    saturated at 0/1."""
+    last = last_leaf(model)
+    _, logits = keras_outputs(model, k, x)
+    spread = float(np.std(logits - logits.mean(axis=-1, keepdims=True))) \
+        if logits.shape[-1] > 1 else float(np.std(logits))
+    if not math.isfinite(spread) or spread == 0:
+        raise RuntimeError(f"{model.name}: logits have spread {spread}; cannot calibrate")
+    s = target_std / spread
+    last.set_weights([np.asarray(w) * np.float32(s) for w in last.get_weights()])
+    return s
+
+
+def informative(probs, sigmoid=False):
+    """A short description and whether the outputs are informative (not uniform, not all 0/1)."""
+    probs = np.asarray(probs)
+    if sigmoid:
+        lo, hi = float(probs.min()), float(probs.max())
+        ok = hi - lo > 0.3 and float(np.mean((probs > 1e-4) & (probs < 1 - 1e-4))) > 0.5
+        return f"p in [{lo:.3f}, {hi:.3f}]", ok
+    mp = probs.max(axis=-1)
+    n = probs.shape[-1]
+    med = float(np.median(mp))
+    ok = med > 1.5 / n and float(np.mean(mp < 0.9999)) > 0.5
+    return f"max p median {med:.3f}", ok
+
+
+def per_input_rel(a, b):
+    """max |a - b| / max |b| per row (b the reference)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.abs(a - b).max(axis=-1) / np.maximum(np.abs(b).max(axis=-1), 1e-30)
+
+
+def arbitrate(parsed, xs, morsel_logits, keras_logits, tol, worst=3):
+    """When Morsel's logits are further than `tol` from Keras's, which one is off? The float64
+    forward pass over the exported file (npref.py, independent of the exporter and the engine)
+    decides, on the `worst` inputs by Morsel-vs-Keras distance. Returns (Morsel vs f64,
+    Keras vs f64, number of inputs checked): the largest relative logit errors."""
+    import npref
+    d = per_input_rel(morsel_logits, keras_logits)
+    idx = [int(i) for i in np.argsort(-d)[:worst] if d[i] > tol]
+    if not idx:
+        return 0.0, 0.0, 0
+    f = np.stack([np.asarray(npref.run(parsed, xs[i], "logits"), np.float64).reshape(-1)
+                  for i in idx])
+    rm = float(per_input_rel(np.asarray(morsel_logits)[idx], f).max())
+    rk = float(per_input_rel(np.asarray(keras_logits)[idx], f).max())
+    return rm, rk, len(idx)
+
+
+# ---- TF.js layers format ----------------------------------------------------------------------
+
+def _quantize(a, dtype):
+    """tensorflowjs affine quantization: q = round((a - min) / scale) with scale = (max-min)/qmax
+    and min nudged so 0.0 is exactly representable; value = min + scale * q."""
+    qmax = {"uint8": 255, "uint16": 65535}[dtype]
+    a = np.asarray(a, np.float64)
+    lo, hi = min(float(a.min()), 0.0), max(float(a.max()), 0.0)
+    if hi == lo:
+        scale, zmin = 1.0, lo
+    else:
+        scale = (hi - lo) / qmax
+        zero = round(-lo / scale)
+        zmin = -zero * scale
+    q = np.clip(np.round((a - zmin) / scale), 0, qmax).astype(dtype)
+    return q, float(zmin), float(scale)
+
+
+def dequantize(q, zmin, scale):
+    return (zmin + scale * np.asarray(q, np.float64)).astype(np.float32)
+
+
+def write_tfjs(model, outdir, quantize=None, shard_bytes=4 * 1024 * 1024):
+    """Writes `model` (a tf_keras model) as a TF.js layers model: model.json (modelTopology =
+    the Keras config, weightsManifest) + group1-shard<i>of<n>.bin. quantize: None, 'uint8' or
+    'uint16' (every float weight). Returns the list of arrays as the reader must see them
+    (dequantized when quantized), in model.weights order, for setting into the reference."""
+    os.makedirs(outdir, exist_ok=True)
+    topo = json.loads(model.to_json())
+    manifest, blob, seen_values = [], bytearray(), []
+    for v in model.weights:
+        name = v.name.split(":")[0]
+        a = np.asarray(v.numpy(), np.float32)
+        entry = {"name": name, "shape": list(a.shape), "dtype": "float32"}
+        if quantize:
+            q, zmin, scale = _quantize(a, quantize)
+            entry["quantization"] = {"dtype": quantize, "min": zmin, "scale": scale}
+            blob += q.astype("<" + ("u1" if quantize == "uint8" else "u2")).tobytes()
+            seen_values.append(dequantize(q, zmin, scale))
+        else:
+            blob += a.astype("<f4").tobytes()
+            seen_values.append(a)
+        manifest.append(entry)
+    n = max(1, -(-len(blob) // shard_bytes))
+    paths = []
+    for i in range(n):
+        p = f"group1-shard{i + 1}of{n}.bin"
+        with open(os.path.join(outdir, p), "wb") as f:
+            f.write(bytes(blob[i * shard_bytes:(i + 1) * shard_bytes]))
+        paths.append(p)
+    doc = {
+        "format": "layers-model",
+        "generatedBy": f"keras v{topo.get('keras_version', '?')}",
+        "convertedBy": "morsel test writer (TensorFlow.js layers format)",
+        "modelTopology": {"keras_version": topo.get("keras_version"),
+                          "backend": topo.get("backend", "tensorflow"),
+                          "model_config": {"class_name": topo["class_name"],
+                                           "config": topo["config"]}},
+        "weightsManifest": [{"paths": paths, "weights": manifest}],
+    }
+    with open(os.path.join(outdir, "model.json"), "w") as f:
+        json.dump(doc, f)
+    return seen_values
+
+
+def set_all_weights(model, values):
+    """model.set_weights for values in model.weights order, then refreshes Normalization."""
+    model.set_weights(values)
+    for layer in leaves(model):
+        if type(layer).__name__ == "Normalization" and hasattr(layer, "finalize_state"):
+            layer.finalize_state()
+
+
+# ---- the engine, in process --------------------------------------------------------------------
+
+def open_engine():
+    """The libmorsel built beside $MORSEL_BIN (or $MORSEL_LIB): (binary path, Engine)."""
+    import npref
+    binary = npref.morsel_bin()
+    lib = os.environ.get("MORSEL_LIB") or os.path.join(os.path.dirname(binary), "libmorsel.so")
+    return binary, Engine(lib)
+
+
+class Engine:
+    """libmorsel through ctypes (the public API of include/morsel.h): a model is opened once and
+    run on many inputs, which `morsel run` (one process, one load per input) cannot do
+    cheaply. Single-threaded, as `morsel run` and `morsel bench --threads 1` run."""
+
+    def __init__(self, libpath):
+        import ctypes
+        self.ct = ctypes
+        if not libpath or not os.path.isfile(libpath):
+            raise RuntimeError(f"libmorsel not found at {libpath!r} (set MORSEL_LIB)")
+        lib = ctypes.CDLL(libpath)
+        P, S = ctypes.c_void_p, ctypes.c_size_t
+        lib.morsel_model_open_file.argtypes = [ctypes.c_char_p, ctypes.POINTER(P), P]
+        lib.morsel_model_open_file.restype = ctypes.c_int
+        lib.morsel_context_create.argtypes = [P, ctypes.POINTER(P), P]
+        lib.morsel_context_create.restype = ctypes.c_int
+        lib.morsel_run.argtypes = [P, P, S, ctypes.c_int, P, S, P]
+        lib.morsel_run.restype = ctypes.c_int
+        lib.morsel_context_destroy.argtypes = [P]
+        lib.morsel_model_close.argtypes = [P]
+        try:
+            lib.openblas_set_num_threads(1)
+        except AttributeError:
+            os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        self.lib = lib
+
+    def _err(self, buf):
+        return buf.raw[4:].split(b"\0", 1)[0].decode("utf8", "replace")
+
+    def run(self, path, xs, n_out, logits):
+        """(probabilities [N, n_out], logits [N, n_out] or None) for inputs xs [N, ...]."""
+        ct, lib = self.ct, self.lib
+        err = ct.create_string_buffer(1024)
+        m, ctx = ct.c_void_p(), ct.c_void_p()
+        if lib.morsel_model_open_file(path.encode(), ct.byref(m), err):
+            raise RuntimeError(f"morsel_model_open_file: {self._err(err)}")
+        try:
+            if lib.morsel_context_create(m, ct.byref(ctx), err):
+                raise RuntimeError(f"morsel_context_create: {self._err(err)}")
+            outs = []
+            for which in ((0, 1) if logits else (0,)):
+                y = np.zeros((len(xs), n_out), np.float32)
+                for i, x in enumerate(xs):
+                    x = np.ascontiguousarray(x, np.float32)
+                    yi = np.zeros(n_out, np.float32)
+                    if lib.morsel_run(ctx, x.ctypes.data, x.size, which, yi.ctypes.data, n_out,
+                                      err):
+                        raise RuntimeError(f"morsel_run: {self._err(err)}")
+                    y[i] = yi
+                outs.append(y)
+            return outs[0], (outs[1] if logits else None)
+        finally:
+            if ctx.value:
+                lib.morsel_context_destroy(ctx)
+            lib.morsel_model_close(m)

@@ -1,0 +1,558 @@
+#!/usr/bin/env python3
+"""The parity table: every seed architecture x every way Keras users save a model, exported to
+.morsel and run by Morsel, against Keras computing the same inputs in this run.
+
+Architectures come from keras.applications.*(weights=None, include_top=False) with the heads
+users put on them (parity_models.py): MobileNet alpha 0.25/0.75/1.0, MobileNetV2 alpha
+0.35/1.0/1.4, ResNet50, ResNet50V2, ResNet101V2, Xception, VGG16, InceptionV3, EfficientNetB0,
+at small input sizes in every format and once each at the architecture's real default size
+(224, 299 for Xception and InceptionV3) as a Keras 3 .keras file. Plus: models nested three
+deep with shared layers and nested models called twice; in-model preprocessing and
+augmentation (Resizing bilinear/nearest, CenterCrop both ways, Rescaling, Normalization, every
+random augmentation layer); preprocess_input inside the model (Keras 2 TFOpLambda, Keras 3
+ops); TF.js layers directories (float32 multi-shard, uint8 and uint16 quantized) and the real
+nsfwjs TF.js model that becomes Morsel's default model.
+
+Formats: `.keras` (Keras 3 zip), `.h5 K3` (legacy HDF5 written by Keras 3), `.h5 K2` (written by
+tf_keras, i.e. TF 2.x Keras 2), `tfjs` (model.json + shards written here from the tf_keras
+model; no tensorflowjs package needed), `tfjs u8` / `tfjs u16` (affine-quantized weights; the
+reference Keras model then holds the dequantized weights).
+
+Every BatchNormalization gets random gamma/beta/moving statistics, every Normalization a random
+mean/variance and every bias a random value; the last Dense is scaled so that the outputs are
+neither uniform nor saturated (column `outputs`; a row fails when they are, as a 1e-5 bound on
+a uniform softmax would be vacuous). The reference is Keras loading the saved file (the TF.js
+rows: tf_keras rebuilding the topology and taking the weights as stored).
+
+A row whose logits are further than 1e-5 from Keras's is arbitrated by the float64 forward
+pass over the exported file (npref.py): it passes (verdict ok*, both distances printed) only
+when Morsel is within 1e-5 of the float64 values on the worst inputs, i.e. when Keras's own
+float32 rounding is what differs.
+
+Columns: MB = .morsel size; export s = exporter wall time (--no-selftest, a fresh Python);
+max|Δp| = largest probability difference over 20 random inputs; logit rel = max |Δlogit| /
+max |logit| (pre-softmax / pre-sigmoid values, MORSEL_OUTPUT_LOGITS); top-1 = argmax agreement;
+ms = `morsel bench --threads 1 --runs 5` median; Keras ms = one model(x) call in this process
+(TensorFlow's default threads); verify = `morsel verify` of a file exported with its
+self-test (rows where that is done). Pass: max|Δp| <= 1e-5, logit rel <= 1e-5, 20/20 top-1,
+informative outputs.
+
+    python test/parity_table.py [--only REGEX] [--quick] [--keep DIR]
+
+--quick skips the default-size rows (development). ctest runs the full table. Needs MORSEL_BIN
+(the CLI) and MORSEL_LIB (libmorsel.so; default: next to MORSEL_BIN), keras, tf_keras, and the
+nsfwjs TF.js directory that weights/get_default_model.sh unpacks into .deps/ (setup.sh runs it).
+"""
+
+import argparse
+import gc
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.environ.get("MORSEL_SOURCE_DIR") or os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+
+import npref  # noqa: E402
+import parity_models as P  # noqa: E402
+
+TOL = 1e-5
+N_INPUTS = 20
+EXPORTER = os.path.join(ROOT, "weights", "morsel_export.py")
+NSFWJS_DIR = os.path.join(ROOT, ".deps", "nsfwjs-4.4.0-mobilenet_v2-tfjs")
+
+K3F = [".keras", ".h5 K3", ".h5 K2"]
+
+
+class Case:
+    def __init__(self, title, size, formats, build=None, mode="tf", **kw):
+        self.title = title
+        self.size = size            # printed input size
+        self.formats = formats
+        self.build = build          # build(k) -> model; None: build_arch from kw
+        self.mode = mode            # preprocessing of the random inputs / --preprocess
+        self.kw = kw
+        self.sigmoid = kw.get("head_kind") == "flatten_sigmoid"
+
+
+def arch(title, name, size, head_kind, n_classes, formats=K3F, alpha=None, nested=True):
+    return Case(title, size, formats, None, P.ARCHS[name][2], arch=name, alpha=alpha,
+                head_kind=head_kind, n_classes=n_classes, nested=nested)
+
+
+def cases(quick):
+    small = [
+        arch("MobileNet a0.25", "MobileNet", 64, "gap_dense_bn", 11, alpha=0.25,
+             formats=K3F + ["tfjs u8"]),
+        arch("MobileNet a0.75", "MobileNet", 64, "spatial_stack", 5, alpha=0.75),
+        arch("MobileNet a1.0", "MobileNet", 64, "flatten_sigmoid", 6, alpha=1.0, nested=False),
+        arch("MobileNetV2 a0.35", "MobileNetV2", 64, "gap_dense_bn", 101, alpha=0.35),
+        arch("MobileNetV2 a1.0", "MobileNetV2", 64, "spatial_stack", 11, alpha=1.0,
+             formats=K3F + ["tfjs"]),
+        arch("MobileNetV2 a1.4", "MobileNetV2", 64, "flatten_sigmoid", 5, alpha=1.4,
+             nested=False),
+        arch("ResNet50", "ResNet50", 64, "gap_dense_bn", 11),
+        arch("ResNet50V2", "ResNet50V2", 64, "spatial_stack", 11),
+        arch("ResNet101V2", "ResNet101V2", 64, "gap_dense_bn", 101),
+        arch("Xception", "Xception", 71, "flatten_sigmoid", 8),
+        arch("VGG16", "VGG16", 64, "flatten_sigmoid", 5, nested=False),
+        arch("InceptionV3", "InceptionV3", 75, "spatial_stack", 11, nested=False),
+        arch("EfficientNetB0", "EfficientNetB0", 64, "gap_dense_bn", 11,
+             formats=K3F + ["tfjs u16"]),
+    ]
+    default = [
+        arch("MobileNet a1.0", "MobileNet", 224, "gap_dense_bn", 11, [".keras"], alpha=1.0),
+        arch("MobileNetV2 a1.0", "MobileNetV2", 224, "gap_dense_bn", 11, [".keras"]),
+        arch("ResNet50", "ResNet50", 224, "spatial_stack", 11, [".keras"]),
+        arch("ResNet50V2", "ResNet50V2", 224, "gap_dense_bn", 11, [".keras"]),
+        arch("ResNet101V2", "ResNet101V2", 224, "gap_dense_bn", 101, [".keras"]),
+        arch("Xception", "Xception", 299, "gap_dense_bn", 11, [".keras"]),
+        arch("VGG16", "VGG16", 224, "flatten_sigmoid", 5, [".keras"], nested=False),
+        arch("InceptionV3", "InceptionV3", 299, "spatial_stack", 11, [".keras"]),
+        arch("EfficientNetB0", "EfficientNetB0", 224, "gap_dense_bn", 11, [".keras"]),
+    ]
+    wiring = [
+        Case("nested3 + shared", 32, K3F + ["tfjs"], P.build_nested_shared, "tf"),
+        Case("preproc bilinear", "45x52", K3F, lambda k: P.build_preproc(k, "bilinear"),
+             "pixels"),
+        Case("preproc nearest", "20x27", K3F, lambda k: P.build_preproc(k, "nearest"),
+             "pixels"),
+        Case("preproc aspect K3", "41x29", [".keras"], lambda k: P.build_preproc(k, "aspect"),
+             "pixels"),
+        Case("preproc aspect K2", "41x29", [".h5 K2"], lambda k: P.build_preproc(k, "aspect"),
+             "pixels"),
+        Case("preprocess_input tf", 24, [".h5 K2"], lambda k: P.build_tfoplambda(k, "tf"),
+             "pixels"),
+        Case("preprocess_input caffe", 24, [".h5 K2"],
+             lambda k: P.build_tfoplambda(k, "caffe"), "pixels"),
+        Case("K3 ops preprocess tf", "30x34", [".keras"], lambda k: P.build_k3ops(k, "tf"),
+             "pixels"),
+        Case("K3 ops preprocess caffe", "30x34", [".keras"],
+             lambda k: P.build_k3ops(k, "caffe"), "pixels"),
+    ]
+    real = [Case("nsfwjs MobileNetV2 (real)", 224, ["tfjs u8 real"], None, "unit")]
+    return small + wiring + real + ([] if quick else default)
+
+
+# ---- rows ------------------------------------------------------------------------------------
+
+class Row:
+    def __init__(self, case, fmt):
+        self.case, self.fmt = case, fmt
+        self.mb = self.export_s = self.ms = self.keras_ms = None
+        self.agree = None
+        self.outputs = ""
+        self.informative = False
+        self.verify = "-"
+        self.error = None
+        self.f64 = None  # (Morsel vs f64, Keras vs f64, inputs) when logits needed arbitration
+
+    @property
+    def agrees(self):
+        """Keras agreement; logits further than TOL from Keras's pass only when the float64
+        reference shows Morsel within TOL of the exact values (Keras is the one off)."""
+        a = self.agree
+        if a is None or a.dprob > TOL or a.top1 != a.n:
+            return False
+        return a.rel <= TOL or (self.f64 is not None and self.f64[0] <= TOL)
+
+    @property
+    def ok(self):
+        return (self.error is None and self.agrees and self.informative
+                and self.verify in ("-", "ok"))
+
+
+def fmt_num(v, f):
+    return "-" if v is None else format(v, f)
+
+
+def print_table(rows, out=sys.stdout):
+    hdr = (f"{'architecture':<26} {'input':>6} {'format':<13} {'MB':>7} {'export s':>8} "
+           f"{'max|Δp|':>9} {'logit rel':>9} {'top-1':>6} {'ms':>8} {'Keras ms':>8} "
+           f"{'verify':>6}  {'outputs':<24} verdict")
+    print(hdr, file=out)
+    print("-" * len(hdr), file=out)
+    for r in rows:
+        a = r.agree
+        print(f"{r.case.title:<26} {str(r.case.size):>6} {r.fmt:<13} {fmt_num(r.mb, '7.2f')} "
+              f"{fmt_num(r.export_s, '8.1f')} {fmt_num(a and a.dprob, '9.1e')} "
+              f"{fmt_num(a and a.rel, '9.1e')} "
+              f"{(f'{a.top1}/{a.n}' if a else '-'):>6} {fmt_num(r.ms, '8.2f')} "
+              f"{fmt_num(r.keras_ms, '8.1f')} {r.verify:>6}  {r.outputs:<24} "
+              f"{('ok*' if r.agree and r.agree.rel > TOL else 'ok') if r.ok else 'FAIL'}",
+              file=out)
+        if r.f64:
+            print(f"    * logits vs float64 reference on the {r.f64[2]} worst inputs: Morsel "
+                  f"{r.f64[0]:.1e}, Keras {r.f64[1]:.1e}", file=out)
+        if r.error:
+            print(f"    ^ {r.error}", file=out)
+
+
+class Runner:
+    def __init__(self, tmp, engine, binary):
+        self.tmp, self.engine, self.binary = tmp, engine, binary
+        import keras
+        import tf_keras
+        self.keras, self.tf_keras = keras, tf_keras
+
+    def k_of(self, fmt):
+        return self.keras if fmt in (".keras", ".h5 K3") else self.tf_keras
+
+    # -- steps --
+
+    def export(self, src, out, mode, selftest=False):
+        cmd = [sys.executable, EXPORTER, src, "-o", out, "-q"]
+        if mode in ("tf", "caffe", "unit", "raw"):
+            cmd += ["--preprocess", mode]
+        if not selftest:
+            cmd.append("--no-selftest")
+        t = time.time()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        dt = time.time() - t
+        if r.returncode != 0:
+            raise RuntimeError(f"export failed: {r.stderr.strip()[-600:]}")
+        return dt
+
+    def bench(self, path):
+        r = subprocess.run([self.binary, "bench", "--model", path, "--runs", "5", "--warmup",
+                            "1", "--threads", "1"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"morsel bench failed: {r.stderr.strip()}")
+        lines = r.stdout.strip().splitlines()
+        cols = lines[0].split()
+        return float(lines[1].split()[cols.index("median_ms")])
+
+    def verify(self, path):
+        r = subprocess.run([self.binary, "verify", path], capture_output=True, text=True)
+        return "ok" if r.returncode == 0 else "FAIL"
+
+    def compare(self, row, morsel_path, ref_model, k, xs):
+        parsed = npref.read(morsel_path)  # the independent reader checks every format rule
+        n_out = parsed.tensors[parsed.output]["size"]
+        has_logits = parsed.logits != 0xFFFFFFFF
+        ref_p, ref_l = P.keras_outputs(ref_model, k, xs)
+        row.outputs, row.informative = P.informative(ref_p, row.case.sigmoid)
+        mp, ml = self.engine.run(morsel_path, xs, n_out, has_logits)
+        agree = npref.Agreement(row.case.title)
+        for i in range(len(xs)):
+            agree.add(mp[i], ml[i] if has_logits else None, ref_p[i], ref_l[i])
+        row.agree = agree
+        if has_logits and agree.rel > TOL:
+            row.f64 = P.arbitrate(parsed, xs, ml, ref_l, TOL)
+        if not has_logits:
+            row.error = "the exported file keeps no logits"
+        # The CLI gives the same bits as the library for the first input.
+        cli = npref.morsel_run(self.binary, morsel_path, xs[0], tmpdir=self.tmp)
+        if not np.array_equal(cli.reshape(-1), mp[0].reshape(-1)):
+            row.error = "`morsel run` and libmorsel disagree"
+        t = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            ref_model(xs[:1], training=False)
+            t.append((time.perf_counter() - t0) * 1e3)
+        row.keras_ms = sorted(t)[1]
+        row.mb = os.path.getsize(morsel_path) / 1e6
+        row.ms = self.bench(morsel_path)
+
+    # -- a case --
+
+    def run_case(self, case, rows, rng):
+        keras, tf_keras = self.keras, self.tf_keras
+        base = os.path.join(self.tmp, re.sub(r"[^A-Za-z0-9]+", "_", f"{case.title}_{case.size}"))
+        if "tfjs u8 real" in case.formats:
+            return self.run_nsfwjs(case, rows, rng)
+        models = {}
+        xs = None
+
+        def make(k):
+            k.utils.set_random_seed(int(rng.integers(1 << 30)))
+            m = case.build(k) if case.build else P.build_arch(k, case.kw["arch"], case.size,
+                                                                case.kw["alpha"],
+                                                                case.kw["head_kind"],
+                                                                case.kw["n_classes"],
+                                                                case.kw["nested"])
+            P.randomize(m, k, rng)
+            return m
+
+        need_k3 = any(f in (".keras", ".h5 K3") for f in case.formats)
+        need_k2 = any(f == ".h5 K2" or f.startswith("tfjs") for f in case.formats)
+        if need_k3:
+            models["k3"] = make(keras)
+        if need_k2:
+            models["k2"] = make(tf_keras)
+        shape = next(iter(models.values())).input_shape[1:3]
+        if case.mode == "pixels":
+            xs = rng.uniform(0, 255, (N_INPUTS,) + tuple(shape) + (3,)).astype(np.float32)
+        else:
+            xs = P.random_inputs(rng, N_INPUTS, shape, case.mode)
+        for key, m in models.items():
+            P.calibrate(m, keras if key == "k3" else tf_keras, xs)
+
+        for fmt in case.formats:
+            row = Row(case, fmt)
+            rows.append(row)
+            t0 = time.time()
+            try:
+                self.run_format(case, fmt, models, base, xs, row)
+            except Exception as e:  # a failing row is reported, the table goes on
+                row.error = f"{type(e).__name__}: {str(e).strip()[:400]}"
+            progress(row, time.time() - t0)
+
+    def run_format(self, case, fmt, models, base, xs, row):
+        keras, tf_keras = self.keras, self.tf_keras
+        selftest = case.build is not None or fmt.startswith("tfjs")
+        if fmt.startswith("tfjs"):
+            m = models["k2"]
+            d = base + "_" + fmt.replace(" ", "_")
+            quant = {"tfjs": None, "tfjs u8": "uint8", "tfjs u16": "uint16"}[fmt]
+            values = P.write_tfjs(m, d, quant)
+            with open(os.path.join(d, "model.json")) as f:
+                topo = json.load(f)["modelTopology"]["model_config"]
+            ref = tf_keras.models.model_from_json(json.dumps(topo))
+            P.set_all_weights(ref, values)
+            src, k = d, tf_keras
+        else:
+            k = self.k_of(fmt)
+            m = models["k3" if k is keras else "k2"]
+            src = base + {".keras": ".keras", ".h5 K3": "_k3.h5", ".h5 K2": "_k2.h5"}[fmt]
+            m.save(src)
+            ref = k.models.load_model(src, compile=False)
+            for layer in P.leaves(ref):
+                if type(layer).__name__ == "Normalization" and hasattr(layer, "finalize_state"):
+                    layer.finalize_state()
+        out = (src.rstrip("/") if os.path.isdir(src) else os.path.splitext(src)[0]) + \
+            ("_" + fmt.split()[-1] if fmt.startswith("tfjs") else "") + ".morsel"
+        row.export_s = self.export(src, out, case.mode)
+        self.compare(row, out, ref, k, xs)
+        if selftest:
+            st = out.replace(".morsel", "_st.morsel")
+            self.export(src, st, case.mode, selftest=True)
+            row.verify = self.verify(st)
+        del ref
+        gc.collect()
+
+    def run_nsfwjs(self, case, rows, rng):
+        """The real TF.js model (uint8-quantized weights, Keras 2.2.4 topology): Keras is
+        tf_keras rebuilding the topology with the dequantized weights (the TF.js runtime is
+        not available here)."""
+        row = Row(case, "tfjs u8 (real)")
+        rows.append(row)
+        t0 = time.time()
+        try:
+            if not os.path.isfile(os.path.join(NSFWJS_DIR, "model.json")):
+                raise RuntimeError(f"{NSFWJS_DIR}/model.json is missing: run "
+                                   "weights/get_default_model.sh (setup.sh does)")
+            ref = nsfwjs_reference(self.tf_keras, NSFWJS_DIR)
+            xs = P.random_inputs(rng, N_INPUTS, (224, 224), "unit")
+            out = os.path.join(self.tmp, "nsfwjs.morsel")
+            row.export_s = self.export(NSFWJS_DIR, out, "unit")
+            self.compare(row, out, ref, self.tf_keras, xs)
+            st = os.path.join(self.tmp, "nsfwjs_st.morsel")
+            self.export(NSFWJS_DIR, st, "unit", selftest=True)
+            row.verify = self.verify(st)
+        except Exception as e:
+            row.error = f"{type(e).__name__}: {str(e).strip()[:400]}"
+        progress(row, time.time() - t0)
+
+
+def progress(row, seconds):
+    a = row.agree
+    print(f"   {row.fmt:<14} {'ok  ' if row.ok else 'FAIL'} "
+          f"max|Δp| {fmt_num(a and a.dprob, '.1e')}"
+          f" logit rel {fmt_num(a and a.rel, '.1e')} top-1 {(f'{a.top1}/{a.n}' if a else '-')}"
+          f" {row.outputs} ({seconds:.0f} s)"
+          + (f"\n      logits vs float64: Morsel {row.f64[0]:.1e}, Keras {row.f64[1]:.1e}"
+             if row.f64 else "")
+          + (f"\n      {row.error}" if row.error else ""), flush=True)
+
+
+def nsfwjs_reference(tf_keras, d):
+    """tf_keras model from a TF.js model.json: the topology's config, weights matched by the
+    manifest's names (layer/role), uint8 values dequantized as min + scale * q."""
+    with open(os.path.join(d, "model.json")) as f:
+        doc = json.load(f)
+    topo = doc["modelTopology"]
+    cfg = topo.get("model_config", topo)
+    model = tf_keras.models.model_from_json(json.dumps({"class_name": cfg["class_name"],
+                                                        "config": cfg["config"]}))
+    stored = {}
+    for group in doc["weightsManifest"]:
+        blob = b"".join(open(os.path.join(d, p), "rb").read() for p in group["paths"])
+        off = 0
+        for w in group["weights"]:
+            shape = w["shape"]
+            n = int(np.prod(shape)) if shape else 1
+            q = w.get("quantization")
+            if q:
+                dt = {"uint8": "<u1", "uint16": "<u2", "float16": "<f2"}[q["dtype"]]
+                raw = np.frombuffer(blob, dt, n, off)
+                off += n * np.dtype(dt).itemsize
+                vals = raw.astype(np.float32) if q["dtype"] == "float16" else \
+                    P.dequantize(raw, float(q["min"]), float(q["scale"]))
+            else:
+                raw = np.frombuffer(blob, "<f4" if w.get("dtype", "float32") == "float32"
+                                    else "<i4", n, off)
+                off += 4 * n
+                vals = raw.astype(np.float32)
+            stored[w["name"]] = vals.reshape(shape)
+    values = []
+    for v in model.weights:
+        name = v.name.split(":")[0]
+        cands = [k for k in stored if k == name or k.endswith("/" + name)
+                 or name.endswith("/" + k)]
+        if len(cands) != 1:
+            raise RuntimeError(f"nsfwjs: weight {name} matches {cands}")
+        values.append(stored[cands[0]])
+    P.set_all_weights(model, values)
+    return model
+
+
+# ---- what the new translations refuse, and how ------------------------------------------------
+
+def refusals(tmp):
+    """The limits of the in-model preprocessing and raw-op support stop the export with a
+    message naming the layer and the reason (no traceback, no output file)."""
+    import keras
+    import tensorflow as tf
+    import tf_keras
+    results = []
+
+    def model(k, body, shape=(16, 16, 3)):
+        i = k.Input(shape, name="pixels")
+        x = body(i)
+        x = k.layers.Conv2D(4, 3, name="conv")(x)
+        x = k.layers.GlobalAveragePooling2D(name="gap")(x)
+        return k.Model(i, k.layers.Dense(2, activation="softmax", name="out")(x))
+
+    cases = [
+        ("Resizing bicubic (.keras)", keras, ".keras",
+         lambda i: keras.layers.Resizing(8, 8, interpolation="bicubic", name="rs_bicubic")(i),
+         ["'rs_bicubic'", "class Resizing", "interpolation 'bicubic'"]),
+        ("Resizing antialias (.keras)", keras, ".keras",
+         lambda i: keras.layers.Resizing(8, 8, antialias=True, name="rs_aa")(i),
+         ["'rs_aa'", "antialias=True"]),
+        ("constant / tensor (TFOpLambda)", tf_keras, ".h5",
+         lambda i: 2.0 / (i + 1.0), ["class TFOpLambda", "not affine"]),
+        ("tf.math.reciprocal (TFOpLambda)", tf_keras, ".h5",
+         lambda i: tf.math.reciprocal(i + 1.0), ["class TFOpLambda", "tf.math.reciprocal",
+                                                   "not supported"]),
+        ("per-pixel constant (TFOpLambda)", tf_keras, ".h5",
+         lambda i: i - np.ones((16, 16, 3), np.float32),
+         ["class TFOpLambda", "only scalars and one value per channel"]),
+        ("keras.ops.sqrt (Keras 3 op)", keras, ".keras",
+         lambda i: keras.ops.sqrt(i), ["class Sqrt", "not supported"]),
+        ("Lambda (.keras)", keras, ".keras",
+         lambda i: keras.layers.Lambda(lambda t: t * 2.0, name="my_lambda")(i),
+         ["'my_lambda'", "class Lambda", "rebuild the model", "Rescaling"]),
+    ]
+    for title, k, ext, body, must in cases:
+        row = Refusal(title)
+        results.append(row)
+        try:
+            src = os.path.join(tmp, re.sub(r"\W+", "_", title) + ext)
+            model(k, body).save(src)
+            out = src + ".morsel"
+            r = subprocess.run([sys.executable, EXPORTER, src, "-o", out, "--no-selftest"],
+                               capture_output=True, text=True)
+            msg = r.stderr.strip()
+            row.message = msg.splitlines()[0] if msg else ""
+            if r.returncode == 0 or os.path.exists(out):
+                row.problems.append("exported")
+            if "Traceback" in msg:
+                row.problems.append("traceback")
+            row.problems += [f"message lacks {m!r}" for m in must if m not in msg]
+        except Exception as e:
+            row.problems.append(f"{type(e).__name__}: {e}")
+    return results
+
+
+class Refusal:
+    def __init__(self, title):
+        self.title, self.message, self.problems = title, "", []
+
+    @property
+    def ok(self):
+        return not self.problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", help="run only the cases whose title matches this regex")
+    ap.add_argument("--quick", action="store_true", help="skip the default-size rows")
+    ap.add_argument("--keep", help="keep the saved models and .morsel files in this directory")
+    args = ap.parse_args()
+    t_start = time.time()
+    try:
+        import keras  # noqa: F401
+        import tf_keras  # noqa: F401
+    except ImportError as e:
+        print(f"FAIL: keras and tf_keras are required ({e})")
+        return 1
+    try:
+        binary, engine = P.open_engine()
+    except (RuntimeError, OSError) as e:
+        print(f"FAIL: {e}")
+        return 1
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        tmp = args.keep
+    else:
+        tmp = tempfile.mkdtemp(prefix="morsel_parity_table_")
+    runner = Runner(tmp, engine, binary)
+    rng = np.random.default_rng(20240611)
+    todo = [c for c in cases(args.quick) if not args.only or re.search(args.only, c.title)]
+    rows = []
+    print(f"parity table: {len(todo)} cases, {N_INPUTS} random inputs each, tolerance {TOL:g}\n")
+    for case in todo:
+        print(f"== {case.title} @ {case.size}: {', '.join(case.formats)}", flush=True)
+        try:
+            runner.run_case(case, rows, rng)
+        except Exception as e:
+            for fmt in case.formats:
+                if not any(r.case is case and r.fmt == fmt for r in rows):
+                    row = Row(case, fmt)
+                    row.error = f"{type(e).__name__}: {str(e).strip()[:400]}"
+                    rows.append(row)
+        runner.keras.backend.clear_session()
+        runner.tf_keras.backend.clear_session()
+        gc.collect()
+        if not args.keep:
+            for f in os.listdir(tmp):
+                p = os.path.join(tmp, f)
+                shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+
+    refused = []
+    if not args.only:
+        print("== refusals", flush=True)
+        refused = refusals(tmp)
+
+    print(f"\n==== parity table (Morsel vs Keras; {N_INPUTS} random inputs per row; pass: "
+          f"max|Δp| <= {TOL:g}, logit rel <= {TOL:g}, all top-1, informative outputs; "
+          "ok* = logits arbitrated by the float64 reference)\n")
+    print_table(rows)
+    if refused:
+        print("\n==== refused with a clear message (exit 1, no output, no traceback)\n")
+        for r in refused:
+            print(f"{r.title:<34} {'ok' if r.ok else 'FAIL':<5} {r.message[:110]}")
+            for p in r.problems:
+                print(f"    ^ {p}")
+    n_ok = sum(r.ok for r in rows) + sum(r.ok for r in refused)
+    n_bad = len(rows) + len(refused) - n_ok
+    print(f"\ntotal {time.time() - t_start:.0f} s")
+    print(f"{n_ok} passed, {n_bad} failed")
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if n_bad == 0 and rows else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
