@@ -107,7 +107,7 @@ static morsel_status check_pool(morsel_model *m, mf_op *op, morsel_error *err)
 
 static morsel_status check_elementwise(morsel_model *m, mf_op *op, morsel_error *err)
 {
-    const mf_tensor *y = &m->tensors[op->out], *x0 = T(m, op, 0);
+    const mf_tensor *y = &m->tensors[op->out];
     if (op->n_in < 2)
         return op_fail(err, op, "expects at least two inputs");
     for (uint32_t i = 0; i < op->n_in; i++) {
@@ -120,8 +120,6 @@ static morsel_status check_elementwise(morsel_model *m, mf_op *op, morsel_error 
         if (!gate)
             return op_fail(err, op, "inputs have different shapes");
     }
-    if (x0->count != y->count && T(m, op, 1)->count != y->count)
-        return op_fail(err, op, "output size matches no input");
     size_t biggest = 0;
     for (uint32_t i = 0; i < op->n_in; i++)
         if (T(m, op, (int)i)->count > biggest)
