@@ -59,6 +59,19 @@ MORSEL_API morsel_status morsel_model_open_memory(const void *data, size_t size,
                                        morsel_error *err);
 MORSEL_API void morsel_model_close(morsel_model *model);
 
+/* Options for opening a model. Zero-initialise, then set struct_size = sizeof(the struct):
+ * fields added later are read only when the caller's struct_size covers them. */
+typedef struct morsel_open_options {
+    size_t struct_size;
+    /* Kernel set: NULL or "" picks the best this CPU runs (or $MORSEL_ISA when set); "scalar",
+     * "avx2", "avx512" force one (MORSEL_ERR_UNSUPPORTED when this CPU or build lacks it).
+     * For tests and benchmarks. */
+    const char *isa;
+} morsel_open_options;
+
+MORSEL_API morsel_status morsel_model_open_file_ex(const char *path, const morsel_open_options *opt,
+                                                   morsel_model **out, morsel_error *err);
+
 typedef enum morsel_resize_filter {
     MORSEL_RESIZE_NEAREST = 0,
     MORSEL_RESIZE_BILINEAR = 1,
@@ -109,6 +122,7 @@ typedef struct morsel_op_info {
     int out_rank;
     int out_dims[4];
     uint64_t n_params;
+    const char *kernel;      /* the microkernel chosen at load, e.g. "f32_dwconv3x3_s2_avx512" */
 } morsel_op_info;
 
 MORSEL_API morsel_status morsel_model_get_op(const morsel_model *model, int i, morsel_op_info *info);
@@ -118,6 +132,32 @@ MORSEL_API morsel_status morsel_model_get_op(const morsel_model *model, int i, m
 MORSEL_API morsel_status morsel_context_create(const morsel_model *model, morsel_context **out,
                                     morsel_error *err);
 MORSEL_API void morsel_context_destroy(morsel_context *ctx);
+
+/* ---- threads ------------------------------------------------------------------------------
+ * Inference runs on the calling thread unless a context is given more. Morsel never starts a
+ * thread on its own, and its pools sleep (no spinning) between runs. */
+typedef struct morsel_pool morsel_pool;
+
+/* A pool of n_threads (1..256) threads in total: the caller's plus n_threads - 1 workers. */
+MORSEL_API morsel_status morsel_pool_create(int n_threads, morsel_pool **out, morsel_error *err);
+/* Joins the workers. No context may still be using the pool. */
+MORSEL_API void morsel_pool_destroy(morsel_pool *pool);
+
+/* This context runs each inference on n_threads threads (1, the default: the caller's only;
+ * n > 1: a private pool owned and destroyed by the context). */
+MORSEL_API morsel_status morsel_context_set_threads(morsel_context *ctx, int n_threads,
+                                                    morsel_error *err);
+/* Share a caller-owned pool instead (NULL: back to one thread). The pool must outlive the
+ * context's use of it. Contexts sharing a pool take turns on it, one inference at a time. */
+MORSEL_API morsel_status morsel_context_set_pool(morsel_context *ctx, morsel_pool *pool,
+                                                 morsel_error *err);
+
+/* Per-op timing for profiling: when on, each run records every op's wall time. */
+MORSEL_API morsel_status morsel_context_set_profiling(morsel_context *ctx, int on,
+                                                      morsel_error *err);
+/* ms[0..n) receives the time of ops 0..n-1 in the last profiled run (n <= info.n_ops). */
+MORSEL_API morsel_status morsel_context_get_op_times(const morsel_context *ctx, double *ms, int n,
+                                                     morsel_error *err);
 
 typedef struct morsel_class {
     int index;

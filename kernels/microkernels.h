@@ -1,0 +1,137 @@
+/* SIMD microkernels: the variants the op registry (lib/ops/) picks once at load, by CPU.
+ *
+ * Naming: mk_<dtype>_<op>[<tile>]_<isa>, e.g. mk_f32_dwconv3x3_s2_avx512. Each ISA's kernels live
+ * in kernels/<arch>/ files whose name ends in _<isa>.c; CMake compiles each such file with that
+ * ISA's flags only, so nothing else in the library assumes the instructions exist.
+ *
+ * Every kernel computes a *range* of its output (rows, pixels, elements, channels), so the op
+ * can split one call over a thread pool (ith/nth style); ranges of different calls never
+ * overlap in what they write. Kernels trust their arguments: the loader validated the shapes.
+ *
+ * Activations: kernels here fuse only the clamp family in registers, i.e. act->code is
+ * MK_ACT_LINEAR or MK_ACT_RELU (alpha = negative slope, max = upper clip, +INF when none).
+ * The op applies any other activation over the same range right after (mk_f32_act_<isa>), while
+ * the rows are still in cache.
+ *
+ * The scalar references in kernels/ref/ are the oracles every variant is tested against. */
+#ifndef MORSEL_MICROKERNELS_H
+#define MORSEL_MICROKERNELS_H
+
+#include <stddef.h>
+
+#include "kernels.h"
+
+/* ---- depthwise convolution (multiplier 1) ----------------------------------------------------
+ * Output rows [oy0, oy1) of y [out_h, out_w, C]. w is Keras' [kh, kw, C, 1] (= [kh][kw][C]),
+ * b is [C] or NULL. TF padding is handled inside the kernel: g->pad_top/pad_left, and the
+ * bottom/right padding implied by out_h/out_w (TF 'same' puts the extra row bottom/right).
+ * The taps are summed first and the bias added last, as mk_depthwise_ref does (a folded
+ * BatchNormalization bias can be much larger than the tap sum). */
+typedef void (*mk_dwconv_fn)(const mk_window *g, const float *x, const float *w, const float *b,
+                             const mk_activation *act, float *y, int oy0, int oy1);
+/* 3x3, dilation 1, stride 1 (g->sh == g->sw == 1) or 2 (g->sh == g->sw == 2). */
+void mk_f32_dwconv3x3_s1_avx512(const mk_window *g, const float *x, const float *w,
+                                const float *b, const mk_activation *act, float *y, int oy0,
+                                int oy1);
+void mk_f32_dwconv3x3_s2_avx512(const mk_window *g, const float *x, const float *w,
+                                const float *b, const mk_activation *act, float *y, int oy0,
+                                int oy1);
+void mk_f32_dwconv3x3_s1_avx2(const mk_window *g, const float *x, const float *w,
+                              const float *b, const mk_activation *act, float *y, int oy0,
+                              int oy1);
+void mk_f32_dwconv3x3_s2_avx2(const mk_window *g, const float *x, const float *w,
+                              const float *b, const mk_activation *act, float *y, int oy0,
+                              int oy1);
+/* Any kh x kw, stride and dilation (EfficientNet's 5x5, Xception's separable convs). */
+void mk_f32_dwconv_avx512(const mk_window *g, const float *x, const float *w, const float *b,
+                          const mk_activation *act, float *y, int oy0, int oy1);
+void mk_f32_dwconv_avx2(const mk_window *g, const float *x, const float *w, const float *b,
+                        const mk_activation *act, float *y, int oy0, int oy1);
+
+/* ---- GEMM: pointwise (1x1) convolution, dense, and KxK convolution via im2col ---------------
+ * y[m, n] = sum_k x[m, k] * W[k, n] + b[n], for W [K, N] row-major (conv HWIO flattened to
+ * [kh*kw*Cin, Cout], dense [Cin, Cout]). W is packed once at load into the ISA's panel layout;
+ * *_pack_floats() is the size of that buffer (64-byte aligned by the caller).
+ * The range is rows [m0, m1) x columns [n0, n1); n0 is a multiple of MK_GEMM_NR_<ISA>, n1 is
+ * one too or equals N. b may be NULL. ldx / ldy are row strides in floats. */
+#define MK_GEMM_NR_AVX512 32
+#define MK_GEMM_NR_AVX2 16
+typedef size_t (*mk_gemm_pack_floats_fn)(int K, int N);
+typedef void (*mk_gemm_pack_fn)(int K, int N, const float *w, float *packed);
+typedef void (*mk_gemm_fn)(int K, int N, const float *x, size_t ldx, const float *packed,
+                           const float *b, const mk_activation *act, float *y, size_t ldy,
+                           int m0, int m1, int n0, int n1);
+size_t mk_f32_gemm_pack_floats_avx512(int K, int N);
+void mk_f32_gemm_pack_avx512(int K, int N, const float *w, float *packed);
+void mk_f32_gemm_avx512(int K, int N, const float *x, size_t ldx, const float *packed,
+                        const float *b, const mk_activation *act, float *y, size_t ldy, int m0,
+                        int m1, int n0, int n1);
+size_t mk_f32_gemm_pack_floats_avx2(int K, int N);
+void mk_f32_gemm_pack_avx2(int K, int N, const float *w, float *packed);
+void mk_f32_gemm_avx2(int K, int N, const float *x, size_t ldx, const float *packed,
+                      const float *b, const mk_activation *act, float *y, size_t ldy, int m0,
+                      int m1, int n0, int n1);
+
+/* KxK convolution (any stride, padding, dilation) over output pixels [p0, p1) (pixel p is
+ * (p / out_w, p % out_w)), all Cout columns, with W packed by the same ISA's gemm_pack
+ * (K = kh*kw*Cin, N = Cout). scratch is this thread's: mk_f32_conv_scratch_floats(g) floats. */
+typedef void (*mk_conv_fn)(const mk_window *g, const float *x, const float *packed,
+                           const float *b, const mk_activation *act, float *y, float *scratch,
+                           int p0, int p1);
+size_t mk_f32_conv_scratch_floats(const mk_window *g);
+void mk_f32_conv_avx512(const mk_window *g, const float *x, const float *packed, const float *b,
+                        const mk_activation *act, float *y, float *scratch, int p0, int p1);
+void mk_f32_conv_avx2(const mk_window *g, const float *x, const float *packed, const float *b,
+                      const mk_activation *act, float *y, float *scratch, int p0, int p1);
+
+/* ---- element-wise, activations, pooling ------------------------------------------------------
+ * Activations in place over x[i0, i1): every code but MK_ACT_SOFTMAX; within 2 ulp-ish of the
+ * references (the tests state the tolerance). */
+typedef void (*mk_act_fn)(const mk_activation *a, float *x, size_t i0, size_t i1);
+void mk_f32_act_avx512(const mk_activation *a, float *x, size_t i0, size_t i1);
+void mk_f32_act_avx2(const mk_activation *a, float *x, size_t i0, size_t i1);
+/* Softmax over rows [r0, r1) of `ch` values, in place. */
+typedef void (*mk_softmax_fn)(float *x, size_t ch, size_t r0, size_t r1);
+void mk_f32_softmax_avx512(float *x, size_t ch, size_t r0, size_t r1);
+void mk_f32_softmax_avx2(float *x, size_t ch, size_t r0, size_t r1);
+/* y[i] = xs[0][i] + ... + xs[n-1][i] (clamp-family act fused), for i in [i0, i1). y may alias
+ * any input. */
+typedef void (*mk_add_fn)(int n, const float *const *xs, const mk_activation *act, float *y,
+                          size_t i0, size_t i1);
+void mk_f32_add_avx512(int n, const float *const *xs, const mk_activation *act, float *y,
+                       size_t i0, size_t i1);
+void mk_f32_add_avx2(int n, const float *const *xs, const mk_activation *act, float *y,
+                     size_t i0, size_t i1);
+/* y[i] = prod_k xs[k][i % counts[k]] for i in [i0, i1) (a [C] gate broadcast over [H,W,C],
+ * as mk_multiply_ref). y may alias a full-size input. */
+typedef void (*mk_multiply_fn)(int n, const float *const *xs, const size_t *counts,
+                               const mk_activation *act, float *y, size_t i0, size_t i1);
+void mk_f32_multiply_avx512(int n, const float *const *xs, const size_t *counts,
+                            const mk_activation *act, float *y, size_t i0, size_t i1);
+void mk_f32_multiply_avx2(int n, const float *const *xs, const size_t *counts,
+                          const mk_activation *act, float *y, size_t i0, size_t i1);
+/* y[i] = x[i] * scale[i % c] + shift[i % c] for i in [i0, i1) (clamp act fused); may run in
+ * place. i0 is a multiple of c. */
+typedef void (*mk_affine_range_fn)(int c, const float *x, const float *scale,
+                                   const float *shift, const mk_activation *act, float *y,
+                                   size_t i0, size_t i1);
+void mk_f32_affine_avx512(int c, const float *x, const float *scale, const float *shift,
+                          const mk_activation *act, float *y, size_t i0, size_t i1);
+void mk_f32_affine_avx2(int c, const float *x, const float *scale, const float *shift,
+                        const mk_activation *act, float *y, size_t i0, size_t i1);
+/* Pooling over output rows [oy0, oy1); same semantics as mk_maxpool_ref / mk_avgpool_ref
+ * (Keras 'same' average pooling divides by the cells inside the input only). */
+typedef void (*mk_pool_range_fn)(const mk_window *g, const float *x, float *y, int oy0,
+                                 int oy1);
+void mk_f32_maxpool_avx512(const mk_window *g, const float *x, float *y, int oy0, int oy1);
+void mk_f32_avgpool_avx512(const mk_window *g, const float *x, float *y, int oy0, int oy1);
+void mk_f32_maxpool_avx2(const mk_window *g, const float *x, float *y, int oy0, int oy1);
+void mk_f32_avgpool_avx2(const mk_window *g, const float *x, float *y, int oy0, int oy1);
+/* Global pools of x [hw, c] over channels [c0, c1). */
+typedef void (*mk_gpool_fn)(int hw, int c, const float *x, float *y, int c0, int c1);
+void mk_f32_global_avgpool_avx512(int hw, int c, const float *x, float *y, int c0, int c1);
+void mk_f32_global_maxpool_avx512(int hw, int c, const float *x, float *y, int c0, int c1);
+void mk_f32_global_avgpool_avx2(int hw, int c, const float *x, float *y, int c0, int c1);
+void mk_f32_global_maxpool_avx2(int hw, int c, const float *x, float *y, int c0, int c1);
+
+#endif
