@@ -123,6 +123,7 @@ typedef struct morsel_op_info {
     int out_dims[4];
     uint64_t n_params;
     const char *kernel;      /* the microkernel chosen at load, e.g. "f32_dwconv3x3_s2_avx512" */
+    uint64_t macs;           /* multiply-accumulates of one inference (conv, depthwise, dense) */
 } morsel_op_info;
 
 MORSEL_API morsel_status morsel_model_get_op(const morsel_model *model, int i, morsel_op_info *info);
@@ -190,8 +191,8 @@ typedef enum morsel_output {
     MORSEL_OUTPUT_LOGITS = 1  /* before the final softmax/sigmoid (requires info.has_logits) */
 } morsel_output;
 
-/* Raw tensor in, tensor out: input is the preprocessed [H,W,C] float32 tensor (n_in elements,
- * must equal H*W*C); output receives n_out elements (must equal the output size). */
+/* Raw tensor in, tensor out: input is a batch of N preprocessed [H,W,C] float32 tensors
+ * (n_in = N*H*W*C, N >= 1); output receives N outputs back to back (n_out = N * output size). */
 MORSEL_API morsel_status morsel_run(morsel_context *ctx, const float *input, size_t n_in, morsel_output which,
                          float *output, size_t n_out, morsel_error *err);
 
