@@ -15,7 +15,7 @@
  * mag = |b| + sum |x w|; the clamp activations are 1-Lipschitz and add at most 2 u |y|. Against
  * the float oracles (also rounded) the allowance is doubled.
  *
- * `test_k_gemm --bench` times the kernels against single-threaded OpenBLAS instead. */
+ * `test_k_gemm --bench [substring]` times the kernels against single-threaded OpenBLAS instead. */
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -246,6 +246,10 @@ static void test_gemm(void)
             for (size_t k = 0; k < sizeof Ns / sizeof *Ns; k++)
                 for (int with_bias = 0; with_bias < 2; with_bias++)
                     test_gemm_shape(Ms[i], Ks[j], Ns[k], with_bias);
+    /* K long enough to be split into k blocks (the tile is parked in y between them). */
+    test_gemm_shape(13, 1100, 33, 1);
+    test_gemm_shape(20, 1025, 65, 0);
+    test_gemm_shape(7, 520, 17, 1);
 }
 
 /* ---- convolution ---------------------------------------------------------------------------- */
@@ -331,7 +335,10 @@ static void test_conv_case(const conv_case *cc, int with_bias)
     float *x = rand_floats((size_t)cc->in_h * cc->in_w * cc->cin);
     float *w = rand_floats((size_t)K * cc->cout), *b = with_bias ? rand_floats(cc->cout) : NULL;
     double *exact = malloc(ny * sizeof *exact), *mag = malloc(ny * sizeof *mag);
-    float *y = malloc(ny * sizeof *y), *y2 = malloc(ny * sizeof *y2), *yd = malloc(ny * sizeof *yd);
+    /* GUARD cells after y: a write past the last pixel fails instead of corrupting the heap. */
+    enum { GUARD = 32 };
+    float *y = malloc((ny + GUARD) * sizeof *y), *y2 = malloc((ny + GUARD) * sizeof *y2);
+    float *yd = malloc(ny * sizeof *yd);
     conv_exact(&g, x, w, b, exact, mag);
     size_t sf = mk_f32_conv_scratch_floats(&g);
     char what[256];
@@ -346,10 +353,12 @@ static void test_conv_case(const conv_case *cc, int with_bias)
         v->pack(K, cc->cout, w, packed);
         for (int ai = 0; ai < NACTS; ai++) {
             const mk_activation *a = &acts[ai];
-            fill(y, ny, GUARD_VALUE);
+            fill(y, ny + GUARD, GUARD_VALUE);
             v->conv(&g, x, packed, b, a, y, scratch, 0, P);
             mk_conv2d_direct(&g, x, w, b, a, yd);
             int ok = 1, ok_direct = 1;
+            for (size_t i = ny; i < ny + GUARD; i++)
+                ok &= y[i] == GUARD_VALUE;
             for (size_t i = 0; i < ny; i++) {
                 double ref = act_d(a, exact[i]), t = bound(K, mag[i], ref);
                 ok &= fabs((double)y[i] - ref) <= t;
@@ -362,12 +371,12 @@ static void test_conv_case(const conv_case *cc, int with_bias)
             verdict(ok_direct, what);
             /* Pixels in three pieces, the middle one not tile-aligned. */
             int ps[4] = {0, P / 3, (2 * P + 2) / 3, P};
-            fill(y2, ny, GUARD_VALUE);
+            fill(y2, ny + GUARD, GUARD_VALUE);
             for (int i = 0; i < 3; i++)
                 v->conv(&g, x, packed, b, a, y2, scratch, ps[i], ps[i + 1]);
             snprintf(what, sizeof what, "%s conv %s %s: pixel sub-ranges compose exactly",
                      v->name, cc->name, act_names[ai]);
-            verdict(memcmp(y, y2, ny * sizeof *y) == 0, what);
+            verdict(memcmp(y, y2, (ny + GUARD) * sizeof *y) == 0, what);
         }
         free(packed);
     }
@@ -509,13 +518,14 @@ static void bench_shape_row(const bench_shape *s)
         free((void *)r.packed[v]);
 }
 
-static void bench(void)
+static void bench(const char *filter)
 {
     openblas_set_num_threads(1);
     printf("%-28s %9s %9s %9s %7s %7s %7s  %-8s %s\n", "shape (MxK->N)", "blas ms", "avx2 ms",
            "avx512 ms", "GF/s", "avx2", "avx512", "winner", "blas/best-own");
     for (size_t i = 0; i < sizeof bench_shapes / sizeof *bench_shapes; i++)
-        bench_shape_row(&bench_shapes[i]);
+        if (!filter || strstr(bench_shapes[i].name, filter))
+            bench_shape_row(&bench_shapes[i]);
 }
 
 int main(int argc, char **argv)
@@ -525,7 +535,7 @@ int main(int argc, char **argv)
         if (!variants[v].runs)
             printf("SKIPPED %s: CPU lacks %s\n", variants[v].name, variants[v].isa);
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
-        bench();
+        bench(argc > 2 ? argv[2] : NULL);
         return 0;
     }
     test_gemm();

@@ -1,6 +1,6 @@
-/* f32 GEMM, AVX2 + FMA: the AVX-512 kernel's scheme (f32_gemm_avx512.c) with 16-column panels
- * (two ymm) and 6-row tiles: 12 accumulators + 2 panel vectors + 1 broadcast fill the 16 ymm
- * registers. Same bit-exact composition of sub-ranges. */
+/* f32 GEMM, AVX2 + FMA: the scheme of f32_gemm_avx512.c (read that file's comment) with
+ * 16-column panels (two ymm) and 6-row tiles: 12 accumulators, 2 panel vectors and a
+ * broadcast fill the 16 ymm registers. Same blocking, same bit-exact composition of ranges. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -9,7 +9,8 @@
 
 #define NR MK_GEMM_NR_AVX2
 #define MR 6
-#define X_BLOCK_FLOATS (1 << 16)
+#define KC 512
+#define BLOCK_FLOATS (1 << 16)
 
 size_t mk_f32_gemm_pack_floats_avx2(int K, int N)
 {
@@ -38,32 +39,39 @@ static inline __m256 activate(__m256 v, const epilogue *e)
     return _mm256_min_ps(p, e->hi);
 }
 
-/* AVX2 masked loads/stores never touch memory in lanes whose mask is clear. */
-/* The rows are spelled out by macro rather than left to a loop over an array: compilers do
- * not reliably unroll such a loop and then keep the array in memory. Rows >= mr fold away. */
+/* As in the AVX-512 file. vmaskmov loads/stores never touch masked-off lanes but are slow on
+ * AMD (microcoded stores), so full panels use plain ones. */
 #define ALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define DECLARE(r) __m256 c##r##a = b0, c##r##b = b1;
-#define STEP(r)                                                                                  \
-    if ((r) < mr) {                                                                              \
-        __m256 a = _mm256_broadcast_ss(xk + (r) * ldx);                                                    \
-        c##r##a = _mm256_fmadd_ps(a, w0, c##r##a);                                                 \
-        if (nv == 2)                                                                             \
-            c##r##b = _mm256_fmadd_ps(a, w1, c##r##b);                                             \
+#define LOAD1(src, m) (full ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, m))
+#define STORE1(dst, m, v) (full ? _mm256_storeu_ps(dst, v) : _mm256_maskstore_ps(dst, m, v))
+#define DECLARE(r)                                                                             \
+    __m256 c##r##a = b0, c##r##b = b1;                                                         \
+    if ((r) < mr && resume) {                                                                  \
+        c##r##a = LOAD1(y + (r) * ldy, lo);                                                    \
+        if (nv == 2)                                                                           \
+            c##r##b = LOAD1(y + (r) * ldy + 8, hi);                                            \
     }
-#define STORE(r)                                                                                 \
-    if ((r) < mr) {                                                                              \
-        _mm256_maskstore_ps(y + (r) * ldy, m0, activate(c##r##a, e));                                \
-        if (nv == 2)                                                                             \
-            _mm256_maskstore_ps(y + (r) * ldy + 8, m1, activate(c##r##b, e));                       \
+#define STEP(r)                                                                                \
+    if ((r) < mr) {                                                                            \
+        __m256 a = _mm256_broadcast_ss(xk + (r) * ldx);                                        \
+        c##r##a = _mm256_fmadd_ps(a, w0, c##r##a);                                             \
+        if (nv == 2)                                                                           \
+            c##r##b = _mm256_fmadd_ps(a, w1, c##r##b);                                         \
     }
-static inline __attribute__((always_inline)) void tile(const int mr, const int nv, int K,
-                                                      const float *x, size_t ldx,
-                                                      const float *p, const float *b, float *y,
-                                                      size_t ldy, __m256i m0, __m256i m1,
-                                                      const epilogue *e)
+#define STORE(r)                                                                               \
+    if ((r) < mr) {                                                                            \
+        STORE1(y + (r) * ldy, lo, activate(c##r##a, e));                                       \
+        if (nv == 2)                                                                           \
+            STORE1(y + (r) * ldy + 8, hi, activate(c##r##b, e));                               \
+    }
+
+static inline __attribute__((always_inline)) void
+tile(const int mr, const int nv, const int full, int K, const float *x, size_t ldx,
+     const float *p, const float *b, float *y, size_t ldy, __m256i lo, __m256i hi,
+     const epilogue *e, int resume)
 {
-    __m256 b0 = b ? _mm256_maskload_ps(b, m0) : _mm256_setzero_ps();
-    __m256 b1 = b && nv == 2 ? _mm256_maskload_ps(b + 8, m1) : _mm256_setzero_ps();
+    __m256 b0 = b ? LOAD1(b, lo) : _mm256_setzero_ps();
+    __m256 b1 = b && nv == 2 ? LOAD1(b + 8, hi) : _mm256_setzero_ps();
     ALL_ROWS(DECLARE)
     const float *xk = x;
     for (int k = 0; k < K; k++, p += NR, xk++) {
@@ -74,31 +82,30 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     ALL_ROWS(STORE)
 }
 
-/* A row tail of up to 5 rows runs as 4 + 1 or 2 + 1 ... blocks. */
+/* A row tail of up to 5 rows runs as 4 + 1, 2 + 1, ... blocks. */
 static int tile_rows(int left)
 {
     return left >= MR ? MR : left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
-#define TILE_ARGS K, x, ldx, p, b, y, ldy, m0, m1, e
-static void run_tile(int mr, int nv, int K, const float *x, size_t ldx, const float *p,
-                     const float *b, float *y, size_t ldy, __m256i m0, __m256i m1,
-                     const epilogue *e)
+#define TILE_ARGS K, x, ldx, p, b, y, ldy, lo, hi, e, resume
+#define BY_ROWS(nv, full)                                                                      \
+    switch (mr) {                                                                              \
+    case MR: tile(MR, nv, full, TILE_ARGS); return;                                            \
+    case 4: tile(4, nv, full, TILE_ARGS); return;                                              \
+    case 2: tile(2, nv, full, TILE_ARGS); return;                                              \
+    default: tile(1, nv, full, TILE_ARGS); return;                                             \
+    }
+
+static void run_tile(int mr, int live, int K, const float *x, size_t ldx, const float *p,
+                     const float *b, float *y, size_t ldy, __m256i lo, __m256i hi,
+                     const epilogue *e, int resume)
 {
-    if (nv == 2) {
-        switch (mr) {
-        case MR: tile(MR, 2, TILE_ARGS); return;
-        case 4: tile(4, 2, TILE_ARGS); return;
-        case 2: tile(2, 2, TILE_ARGS); return;
-        default: tile(1, 2, TILE_ARGS); return;
-        }
-    }
-    switch (mr) {
-    case MR: tile(MR, 1, TILE_ARGS); return;
-    case 4: tile(4, 1, TILE_ARGS); return;
-    case 2: tile(2, 1, TILE_ARGS); return;
-    default: tile(1, 1, TILE_ARGS); return;
-    }
+    if (live == NR)
+        BY_ROWS(2, 1)
+    if (live > 8)
+        BY_ROWS(2, 0)
+    BY_ROWS(1, 0)
 }
 
 /* All-ones in the first n lanes. */
@@ -112,28 +119,32 @@ void mk_f32_gemm_avx2(int K, int N, const float *x, size_t ldx, const float *pac
                       int m1, int n0, int n1)
 {
     (void)N;
-    epilogue e = {0, 0, _mm256_setzero_ps(), _mm256_set1_ps(INFINITY)};
+    epilogue none = {0, 0, _mm256_setzero_ps(), _mm256_set1_ps(INFINITY)}, e = none;
     if (act && act->code == MK_ACT_RELU) {
         e.relu = 1;
         e.leaky = act->alpha != 0.0f;
         e.alpha = _mm256_set1_ps(act->alpha);
         e.hi = _mm256_set1_ps(act->max);
     }
-    int mc = X_BLOCK_FLOATS / (K > 0 ? K : 1);
+    int nk = (K + KC - 1) / KC, kc = nk > 1 ? (K + nk - 1) / nk : K;
+    int mc = BLOCK_FLOATS / (kc + (n1 - n0));
     mc = mc < MR ? MR : mc - mc % MR;
     for (int mb = m0; mb < m1; mb += mc) {
         int me = m1 - mb < mc ? m1 : mb + mc;
-        for (int n = n0; n < n1; n += NR) {
-            int nc = n1 - n < NR ? n1 - n : NR;
-            const float *p = packed + (size_t)(n / NR) * (size_t)K * NR;
-            const float *bn = b ? b + n : NULL;
-            __m256i k0 = lanes(nc), k1 = lanes(nc - 8);
-            int nv = nc > 8 ? 2 : 1;
-            for (int m = mb; m < me;) {
-                int mr = tile_rows(me - m);
-                run_tile(mr, nv, K, x + (size_t)m * ldx, ldx, p, bn, y + (size_t)m * ldy + n,
-                         ldy, k0, k1, &e);
-                m += mr;
+        for (int k0 = 0; k0 < K; k0 += kc) {
+            int kn = K - k0 < kc ? K - k0 : kc, resume = k0 > 0;
+            const epilogue *ek = k0 + kn == K ? &e : &none;
+            for (int n = n0; n < n1; n += NR) {
+                int live = n1 - n < NR ? n1 - n : NR;
+                const float *p = packed + ((size_t)(n / NR) * (size_t)K + (size_t)k0) * NR;
+                const float *bn = b && !resume ? b + n : NULL;
+                for (int m = mb; m < me;) {
+                    int mr = tile_rows(me - m);
+                    run_tile(mr, live, kn, x + (size_t)m * ldx + (size_t)k0, ldx, p, bn,
+                             y + (size_t)m * ldy + (size_t)n, ldy, lanes(live), lanes(live - 8),
+                             ek, resume);
+                    m += mr;
+                }
             }
         }
     }

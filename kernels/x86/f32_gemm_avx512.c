@@ -1,13 +1,18 @@
 /* f32 GEMM, AVX-512: y[m, n] = act(b[n] + sum_k x[m, k] W[k, n]) over a row x column range.
  *
  * W is packed at load into 32-column panels (gemm_pack.c). The microkernel keeps an MR x 32
- * tile of y in 28 zmm accumulators for the whole K loop: per k it loads one panel row (two
+ * tile of y in 28 zmm accumulators for a whole block of k: per k it loads one panel row (two
  * zmm) and broadcasts MR values of x, so 2 + MR loads feed 2 * MR FMAs and the loop is
- * FMA-bound even with x and the panel streaming from L2. The bias seeds the accumulators
- * and the clamp activation runs in registers before the single store of each tile.
+ * FMA-bound even with x and the panel streaming from L2. The bias seeds the accumulators and
+ * the clamp activation runs in registers before the tile's store.
  *
- * Every y element is the same FMA chain over k = 0..K-1 whichever tile shape computes it, so
- * sub-ranges of rows and panels compose bit-exactly to the full-range result. */
+ * Blocking: rows in blocks whose x and y rows stay in L2 while every panel of the range passes
+ * over them; a long K in blocks of about KC, so that block can hold many rows (then each weight
+ * panel is streamed from memory once per row block, not once per tile). Between k blocks the
+ * tile is parked in y: float to float, so the FMA chain is the same as without blocking.
+ *
+ * Every y element is the same FMA chain over k = 0..K-1 whichever tile shape and range
+ * computes it, so sub-ranges of rows and panels compose bit-exactly to the full-range result. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -16,8 +21,8 @@
 
 #define NR MK_GEMM_NR_AVX512
 #define MR 14
-/* Rows of x reused from L2 across all panels of the range: ~256 KB of x per row block. */
-#define X_BLOCK_FLOATS (1 << 16)
+#define KC 512
+#define BLOCK_FLOATS (1 << 16) /* x and y rows of a row block: 256 KB */
 
 size_t mk_f32_gemm_pack_floats_avx512(int K, int N)
 {
@@ -47,33 +52,41 @@ static inline __m512 activate(__m512 v, const epilogue *e)
     return _mm512_min_ps(p, e->hi);
 }
 
-/* mr rows x (16 * nv) columns; mr and nv are constants in each instantiation so the
- * accumulators live in registers. Lanes outside m0/m1 are neither loaded from b nor stored. */
-/* The rows are spelled out by macro rather than left to a loop over an array: compilers do
- * not reliably unroll such a loop and then keep the array in memory. Rows >= mr fold away. */
+/* One tile: mr rows x (16 * nv) columns, `full` when all 32 columns are live (no masks). mr,
+ * nv and full are constants in each instantiation. The rows are spelled out by macro rather
+ * than as a loop over an accumulator array, which compilers do not reliably unroll and then
+ * keep in memory; rows >= mr fold away. Masked-off lanes are never read or written. */
 #define ALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
-#define DECLARE(r) __m512 c##r##a = b0, c##r##b = b1;
-#define STEP(r)                                                                                  \
-    if ((r) < mr) {                                                                              \
-        __m512 a = _mm512_set1_ps(xk[(r) * ldx]);                                                    \
-        c##r##a = _mm512_fmadd_ps(a, w0, c##r##a);                                                 \
-        if (nv == 2)                                                                             \
-            c##r##b = _mm512_fmadd_ps(a, w1, c##r##b);                                             \
+#define LOAD1(src, m) (full ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(m, src))
+#define STORE1(dst, m, v) (full ? _mm512_storeu_ps(dst, v) : _mm512_mask_storeu_ps(dst, m, v))
+#define DECLARE(r)                                                                             \
+    __m512 c##r##a = b0, c##r##b = b1;                                                         \
+    if ((r) < mr && resume) {                                                                  \
+        c##r##a = LOAD1(y + (r) * ldy, lo);                                                    \
+        if (nv == 2)                                                                           \
+            c##r##b = LOAD1(y + (r) * ldy + 16, hi);                                           \
     }
-#define STORE(r)                                                                                 \
-    if ((r) < mr) {                                                                              \
-        _mm512_mask_storeu_ps(y + (r) * ldy, m0, activate(c##r##a, e));                                \
-        if (nv == 2)                                                                             \
-            _mm512_mask_storeu_ps(y + (r) * ldy + 16, m1, activate(c##r##b, e));                       \
+#define STEP(r)                                                                                \
+    if ((r) < mr) {                                                                            \
+        __m512 a = _mm512_set1_ps(xk[(r) * ldx]);                                              \
+        c##r##a = _mm512_fmadd_ps(a, w0, c##r##a);                                             \
+        if (nv == 2)                                                                           \
+            c##r##b = _mm512_fmadd_ps(a, w1, c##r##b);                                         \
     }
-static inline __attribute__((always_inline)) void tile(const int mr, const int nv, int K,
-                                                      const float *x, size_t ldx,
-                                                      const float *p, const float *b, float *y,
-                                                      size_t ldy, __mmask16 m0, __mmask16 m1,
-                                                      const epilogue *e)
+#define STORE(r)                                                                               \
+    if ((r) < mr) {                                                                            \
+        STORE1(y + (r) * ldy, lo, activate(c##r##a, e));                                       \
+        if (nv == 2)                                                                           \
+            STORE1(y + (r) * ldy + 16, hi, activate(c##r##b, e));                              \
+    }
+
+static inline __attribute__((always_inline)) void
+tile(const int mr, const int nv, const int full, int K, const float *x, size_t ldx,
+     const float *p, const float *b, float *y, size_t ldy, __mmask16 lo, __mmask16 hi,
+     const epilogue *e, int resume)
 {
-    __m512 b0 = b ? _mm512_maskz_loadu_ps(m0, b) : _mm512_setzero_ps();
-    __m512 b1 = b && nv == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : _mm512_setzero_ps();
+    __m512 b0 = b ? LOAD1(b, lo) : _mm512_setzero_ps();
+    __m512 b1 = b && nv == 2 ? LOAD1(b + 16, hi) : _mm512_setzero_ps();
     ALL_ROWS(DECLARE)
     const float *xk = x;
     for (int k = 0; k < K; k++, p += NR, xk++) {
@@ -84,34 +97,33 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     ALL_ROWS(STORE)
 }
 
-/* A row tail of up to 13 rows runs as 8 + 4 + 2 + 1 blocks: five tile heights instead of 14. */
+/* A row tail of up to 13 rows runs as 8 + 4 + 2 + 1 blocks: five tile heights, not 14. */
 static int tile_rows(int left)
 {
     return left >= MR ? MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
-#define TILE_ARGS K, x, ldx, p, b, y, ldy, m0, m1, e
-static void run_tile(int mr, int nv, int K, const float *x, size_t ldx, const float *p,
-                     const float *b, float *y, size_t ldy, __mmask16 m0, __mmask16 m1,
-                     const epilogue *e)
+#define TILE_ARGS K, x, ldx, p, b, y, ldy, lo, hi, e, resume
+#define BY_ROWS(nv, full)                                                                      \
+    switch (mr) {                                                                              \
+    case MR: tile(MR, nv, full, TILE_ARGS); return;                                            \
+    case 8: tile(8, nv, full, TILE_ARGS); return;                                              \
+    case 4: tile(4, nv, full, TILE_ARGS); return;                                              \
+    case 2: tile(2, nv, full, TILE_ARGS); return;                                              \
+    default: tile(1, nv, full, TILE_ARGS); return;                                             \
+    }
+
+/* live: columns of the panel in range. At most 16 (N = 16, or a last panel) skips the zero
+ * half of the panel. */
+static void run_tile(int mr, int live, int K, const float *x, size_t ldx, const float *p,
+                     const float *b, float *y, size_t ldy, __mmask16 lo, __mmask16 hi,
+                     const epilogue *e, int resume)
 {
-    if (nv == 2) {
-        switch (mr) {
-        case MR: tile(MR, 2, TILE_ARGS); return;
-        case 8: tile(8, 2, TILE_ARGS); return;
-        case 4: tile(4, 2, TILE_ARGS); return;
-        case 2: tile(2, 2, TILE_ARGS); return;
-        default: tile(1, 2, TILE_ARGS); return;
-        }
-    }
-    /* A panel with at most 16 live columns (N = 16, or the last panel) skips its zero half. */
-    switch (mr) {
-    case MR: tile(MR, 1, TILE_ARGS); return;
-    case 8: tile(8, 1, TILE_ARGS); return;
-    case 4: tile(4, 1, TILE_ARGS); return;
-    case 2: tile(2, 1, TILE_ARGS); return;
-    default: tile(1, 1, TILE_ARGS); return;
-    }
+    if (live == NR)
+        BY_ROWS(2, 1)
+    if (live > 16)
+        BY_ROWS(2, 0)
+    BY_ROWS(1, 0)
 }
 
 static __mmask16 lanes(int n)
@@ -124,28 +136,33 @@ void mk_f32_gemm_avx512(int K, int N, const float *x, size_t ldx, const float *p
                         int m1, int n0, int n1)
 {
     (void)N;
-    epilogue e = {0, 0, _mm512_setzero_ps(), _mm512_set1_ps(INFINITY)};
+    epilogue none = {0, 0, _mm512_setzero_ps(), _mm512_set1_ps(INFINITY)}, e = none;
     if (act && act->code == MK_ACT_RELU) {
         e.relu = 1;
         e.leaky = act->alpha != 0.0f;
         e.alpha = _mm512_set1_ps(act->alpha);
         e.hi = _mm512_set1_ps(act->max);
     }
-    int mc = X_BLOCK_FLOATS / (K > 0 ? K : 1);
+    /* Equal k blocks; they depend on K only, so every range splits k the same way. */
+    int nk = (K + KC - 1) / KC, kc = nk > 1 ? (K + nk - 1) / nk : K;
+    int mc = BLOCK_FLOATS / (kc + (n1 - n0));
     mc = mc < MR ? MR : mc - mc % MR;
     for (int mb = m0; mb < m1; mb += mc) {
         int me = m1 - mb < mc ? m1 : mb + mc;
-        for (int n = n0; n < n1; n += NR) {
-            int nc = n1 - n < NR ? n1 - n : NR;
-            const float *p = packed + (size_t)(n / NR) * (size_t)K * NR;
-            const float *bn = b ? b + n : NULL;
-            __mmask16 k0 = lanes(nc), k1 = lanes(nc - 16);
-            int nv = nc > 16 ? 2 : 1;
-            for (int m = mb; m < me;) {
-                int mr = tile_rows(me - m);
-                run_tile(mr, nv, K, x + (size_t)m * ldx, ldx, p, bn, y + (size_t)m * ldy + n,
-                         ldy, k0, k1, &e);
-                m += mr;
+        for (int k0 = 0; k0 < K; k0 += kc) {
+            int kn = K - k0 < kc ? K - k0 : kc, resume = k0 > 0;
+            const epilogue *ek = k0 + kn == K ? &e : &none;
+            for (int n = n0; n < n1; n += NR) {
+                int live = n1 - n < NR ? n1 - n : NR;
+                const float *p = packed + ((size_t)(n / NR) * (size_t)K + (size_t)k0) * NR;
+                const float *bn = b && !resume ? b + n : NULL;
+                for (int m = mb; m < me;) {
+                    int mr = tile_rows(me - m);
+                    run_tile(mr, live, kn, x + (size_t)m * ldx + (size_t)k0, ldx, p, bn,
+                             y + (size_t)m * ldy + (size_t)n, ldy, lanes(live),
+                             lanes(live - 16), ek, resume);
+                    m += mr;
+                }
             }
         }
     }
