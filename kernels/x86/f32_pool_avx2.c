@@ -19,10 +19,45 @@ static inline __m256i tail_mask(size_t k)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(kk), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+#define VEC __m256
+#define MTYPE __m256i
+#define LANES 8
+#define SETZERO _mm256_setzero_ps()
+#define SETINF _mm256_set1_ps(-INFINITY)
+#define SET1 _mm256_set1_ps
+#define ADD _mm256_add_ps
+#define MAX _mm256_max_ps
+#define DIV _mm256_div_ps
+#define LOADU _mm256_loadu_ps
+#define STOREU _mm256_storeu_ps
+#define LOADM(p) _mm256_maskload_ps(p, m)
+#define STOREM(p, v) _mm256_maskstore_ps(p, m, v)
+
+/* One clipped window over NV channel vectors from ch; NV independent accumulators hide the
+ * add/max latency. avg = 0: max, taps outside never seen; avg = 1: sum / cells. The last
+ * partial vector goes through the masked variant. */
+#define WINDOW(NV, LOAD, STORE)                                                                 \
+    do {                                                                                        \
+        VEC acc[NV];                                                                            \
+        for (int q = 0; q < NV; q++)                                                            \
+            acc[q] = avg ? SETZERO : SETINF;                                                    \
+        for (int ky = ky0; ky < ky1; ky++) {                                                    \
+            const float *p = base + (size_t)(iy0 + ky * g->dh) * row + ch;                      \
+            for (int kx = kx0; kx < kx1; kx++, p += sx)                                         \
+                for (int q = 0; q < NV; q++) {                                                  \
+                    VEC v = LOAD(p + q * LANES);                                                \
+                    acc[q] = avg ? ADD(acc[q], v) : MAX(v, acc[q]);                             \
+                }                                                                               \
+        }                                                                                       \
+        for (int q = 0; q < NV; q++)                                                            \
+            STORE(yr + ch + q * LANES, avg ? DIV(acc[q], d) : acc[q]);                          \
+    } while (0)
+
 static void pool_rows(const mk_window *g, const float *x, float *y, int oy0, int oy1, int avg)
 {
     size_t c = (size_t)g->in_c, row = (size_t)g->in_w * c;
     size_t sx = (size_t)g->dw * c;
+    MTYPE m = tail_mask(c % LANES);
     for (int oy = oy0; oy < oy1; oy++) {
         int iy0 = oy * g->sh - g->pad_top, ky0, ky1;
         clip(iy0, g->dh, g->kh, g->in_h, &ky0, &ky1);
@@ -32,21 +67,14 @@ static void pool_rows(const mk_window *g, const float *x, float *y, int oy0, int
             float *yr = y + ((size_t)oy * (size_t)g->out_w + (size_t)ox) * c;
             const float *base = x + (size_t)(ix0 + kx0 * g->dw) * c;
             int cells = (ky1 - ky0) * (kx1 - kx0);
-            __m256 d = _mm256_set1_ps((float)(cells ? cells : 1));
-            for (size_t ch = 0; ch < c; ch += 8) {
-                __m256i m = tail_mask(c - ch);
-                __m256 acc = avg ? _mm256_setzero_ps() : _mm256_set1_ps(-INFINITY);
-                for (int ky = ky0; ky < ky1; ky++) {
-                    const float *p = base + (size_t)(iy0 + ky * g->dh) * row + ch;
-                    for (int kx = kx0; kx < kx1; kx++, p += sx) {
-                        __m256 v = _mm256_maskload_ps(p, m);
-                        acc = avg ? _mm256_add_ps(acc, v) : _mm256_max_ps(v, acc);
-                    }
-                }
-                if (avg)
-                    acc = _mm256_div_ps(acc, d);
-                _mm256_maskstore_ps(yr + ch, m, acc);
-            }
+            VEC d = SET1((float)(cells ? cells : 1));
+            size_t ch = 0;
+            for (; ch + 4 * LANES <= c; ch += 4 * LANES)
+                WINDOW(4, LOADU, STOREU);
+            for (; ch + LANES <= c; ch += LANES)
+                WINDOW(1, LOADU, STOREU);
+            if (ch < c)
+                WINDOW(1, LOADM, STOREM);
         }
     }
 }

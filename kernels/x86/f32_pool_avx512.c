@@ -25,11 +25,45 @@ static inline __mmask16 tail_mask(size_t k)
     return k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << k) - 1u);
 }
 
-/* avg = 0: max of the clipped window; avg = 1: its sum divided by the cell count. */
+#define VEC __m512
+#define MTYPE __mmask16
+#define LANES 16
+#define SETZERO _mm512_setzero_ps()
+#define SETINF _mm512_set1_ps(-INFINITY)
+#define SET1 _mm512_set1_ps
+#define ADD _mm512_add_ps
+#define MAX _mm512_max_ps
+#define DIV _mm512_div_ps
+#define LOADU _mm512_loadu_ps
+#define STOREU _mm512_storeu_ps
+#define LOADM(p) _mm512_maskz_loadu_ps(m, p)
+#define STOREM(p, v) _mm512_mask_storeu_ps(p, m, v)
+
+/* One clipped window over NV channel vectors from ch; NV independent accumulators hide the
+ * add/max latency. avg = 0: max, taps outside never seen; avg = 1: sum / cells. The last
+ * partial vector goes through the masked variant. */
+#define WINDOW(NV, LOAD, STORE)                                                                 \
+    do {                                                                                        \
+        VEC acc[NV];                                                                            \
+        for (int q = 0; q < NV; q++)                                                            \
+            acc[q] = avg ? SETZERO : SETINF;                                                    \
+        for (int ky = ky0; ky < ky1; ky++) {                                                    \
+            const float *p = base + (size_t)(iy0 + ky * g->dh) * row + ch;                      \
+            for (int kx = kx0; kx < kx1; kx++, p += sx)                                         \
+                for (int q = 0; q < NV; q++) {                                                  \
+                    VEC v = LOAD(p + q * LANES);                                                \
+                    acc[q] = avg ? ADD(acc[q], v) : MAX(v, acc[q]);                             \
+                }                                                                               \
+        }                                                                                       \
+        for (int q = 0; q < NV; q++)                                                            \
+            STORE(yr + ch + q * LANES, avg ? DIV(acc[q], d) : acc[q]);                          \
+    } while (0)
+
 static void pool_rows(const mk_window *g, const float *x, float *y, int oy0, int oy1, int avg)
 {
     size_t c = (size_t)g->in_c, row = (size_t)g->in_w * c;
     size_t sx = (size_t)g->dw * c;
+    MTYPE m = tail_mask(c % LANES);
     for (int oy = oy0; oy < oy1; oy++) {
         int iy0 = oy * g->sh - g->pad_top, ky0, ky1;
         clip(iy0, g->dh, g->kh, g->in_h, &ky0, &ky1);
@@ -39,21 +73,14 @@ static void pool_rows(const mk_window *g, const float *x, float *y, int oy0, int
             float *yr = y + ((size_t)oy * (size_t)g->out_w + (size_t)ox) * c;
             const float *base = x + (size_t)(ix0 + kx0 * g->dw) * c;
             int cells = (ky1 - ky0) * (kx1 - kx0);
-            __m512 d = _mm512_set1_ps((float)(cells ? cells : 1));
-            for (size_t ch = 0; ch < c; ch += 16) {
-                __mmask16 m = tail_mask(c - ch);
-                __m512 acc = avg ? _mm512_setzero_ps() : _mm512_set1_ps(-INFINITY);
-                for (int ky = ky0; ky < ky1; ky++) {
-                    const float *p = base + (size_t)(iy0 + ky * g->dh) * row + ch;
-                    for (int kx = kx0; kx < kx1; kx++, p += sx) {
-                        __m512 v = _mm512_maskz_loadu_ps(m, p);
-                        acc = avg ? _mm512_add_ps(acc, v) : _mm512_max_ps(v, acc);
-                    }
-                }
-                if (avg)
-                    acc = _mm512_div_ps(acc, d);
-                _mm512_mask_storeu_ps(yr + ch, m, acc);
-            }
+            VEC d = SET1((float)(cells ? cells : 1));
+            size_t ch = 0;
+            for (; ch + 4 * LANES <= c; ch += 4 * LANES)
+                WINDOW(4, LOADU, STOREU);
+            for (; ch + LANES <= c; ch += LANES)
+                WINDOW(1, LOADU, STOREU);
+            if (ch < c)
+                WINDOW(1, LOADM, STOREM);
         }
     }
 }
