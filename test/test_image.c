@@ -693,6 +693,60 @@ static void api_decode_options(tally *t, const char *dir)
     free(data);
 }
 
+/* The names front ends share: every filter name round-trips, presets map the pixel range where
+ * Keras' preprocess_input functions do, and a wrong name is refused with the name in the message
+ * and the output untouched. */
+static void api_presets(tally *t)
+{
+    static const char *const names[] = {"nearest", "bilinear", "bicubic", "lanczos", "box"};
+    morsel_error err;
+    int ok = 1;
+    for (int i = 0; i < 5; i++) {
+        morsel_resize_filter f = (morsel_resize_filter)-1;
+        const char *back = morsel_resize_filter_name((morsel_resize_filter)i);
+        ok &= morsel_resize_filter_parse(names[i], &f, &err) == MORSEL_OK && (int)f == i && back &&
+              !strcmp(back, names[i]);
+    }
+    report(t, ok, "resize filter names parse to MORSEL_RESIZE_* and back");
+    morsel_resize_filter f = MORSEL_RESIZE_BOX;
+    morsel_status st = morsel_resize_filter_parse("Bicubic", &f, &err);
+    report(t, st == MORSEL_ERR_ARGUMENT && f == MORSEL_RESIZE_BOX && strstr(err.message, "Bicubic"),
+           "resize filter 'Bicubic' refused (case matters): %s", err.message);
+    report(t, morsel_resize_filter_name((morsel_resize_filter)5) == NULL,
+           "morsel_resize_filter_name(5) is NULL");
+
+    /* value = pixel * scale + offset at pixel 0 and 255, per output channel */
+    static const struct {
+        const char *name;
+        int bgr;
+        double lo[3], hi[3], tol;
+    } want[] = {
+        {"unit", 0, {0, 0, 0}, {1, 1, 1}, 1e-6},
+        {"tf", 0, {-1, -1, -1}, {1, 1, 1}, 1e-6},
+        {"raw", 0, {0, 0, 0}, {255, 255, 255}, 0},
+        {"caffe", 1, {-103.939, -116.779, -123.68}, {151.061, 138.221, 131.32}, 1e-4},
+        {"torch", 0, {-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225},
+         {0.515 / 0.229, 0.544 / 0.224, 0.594 / 0.225}, 1e-5},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        morsel_preprocess pp = plain_pp(MORSEL_RESIZE_LANCZOS, 1);
+        st = morsel_preprocess_preset(want[i].name, &pp, &err);
+        ok = st == MORSEL_OK && pp.bgr == want[i].bgr && pp.filter == MORSEL_RESIZE_LANCZOS &&
+             pp.center_crop == 1;
+        for (int c = 0; c < 3; c++) {
+            ok &= fabs(pp.offset[c] - want[i].lo[c]) <= want[i].tol;
+            ok &= fabs(255.0f * pp.scale[c] + pp.offset[c] - want[i].hi[c]) <= want[i].tol;
+        }
+        report(t, ok, "preset %s: bgr %d, 0 -> %g, 255 -> %g (filter and crop kept)",
+               want[i].name, pp.bgr, (double)pp.offset[0],
+               (double)(255.0f * pp.scale[0] + pp.offset[0]));
+    }
+    morsel_preprocess pp = plain_pp(MORSEL_RESIZE_BOX, 0);
+    st = morsel_preprocess_preset("imagenet", &pp, &err);
+    report(t, st == MORSEL_ERR_ARGUMENT && pp.scale[0] == 1.0f && pp.bgr == 0 &&
+           strstr(err.message, "imagenet"), "preset 'imagenet' refused: %s", err.message);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -761,6 +815,7 @@ int main(int argc, char **argv)
     api_buffer_reuse(&t, dir);
     api_public(&t, dir);
     api_decode_options(&t, dir);
+    api_presets(&t);
     exif_jpeg_fuzz(&t, dir, "opt_exif_ii_o6.jpg", 61, 35);
     exif_jpeg_fuzz(&t, dir, "opt_exif_mm_o5.jpg", 61, 35);
 
