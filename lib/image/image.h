@@ -68,5 +68,10 @@ size_t mi_preprocess_scratch(int src_w, int src_h, int dst_w, int dst_h);
 morsel_status mi_preprocess(const uint8_t *rgb, int width, int height, size_t stride,
                             const morsel_preprocess *pp, int dst_w, int dst_h, float *dst,
                             float *scratch, morsel_error *err);
+/* mi_preprocess with the resampler rows of one ISA ("scalar", "avx2", "avx512"; NULL: the best
+ * this CPU runs): MORSEL_ERR_UNSUPPORTED when absent. Every ISA gives the same floats. */
+morsel_status mi_preprocess_isa(const uint8_t *rgb, int width, int height, size_t stride,
+                                const morsel_preprocess *pp, int dst_w, int dst_h, float *dst,
+                                float *scratch, const char *isa, morsel_error *err);
 
 #endif
