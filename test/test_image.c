@@ -2,9 +2,11 @@
  * preprocessing. Fixtures and Pillow's reference pixels come from gen_image_fixtures.py.
  *
  * usage: test_image FIXTURE_DIR      (FIXTURE_DIR/manifest.txt lists the cases)
+ *        test_image --bench RUNS FILE...  (timings for test/bench/image_bench.py)
  * Prints one line per case and finishes with "N passed, M failed"; exits non-zero on failure.
  */
 #include "image.h"
+#include "resample_kernels.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -747,8 +749,61 @@ static void api_presets(tally *t)
            strstr(err.message, "imagenet"), "preset 'imagenet' refused: %s", err.message);
 }
 
+/* test_image --bench RUNS FILE...: per file, "file w h decode_ms resize_scalar_ms resize_ms isa"
+ * (medians; resize = bicubic stretch to 224x224 floats, as the pipeline does it) for
+ * test/bench/image_bench.py, which times Pillow alongside. */
+static int bench_main(int runs, int n, char **files)
+{
+    enum { MAX_RUNS = 101 };
+    if (runs < 1 || runs > MAX_RUNS)
+        return 2;
+    float *out = malloc((size_t)224 * 224 * 3 * sizeof(float));
+    morsel_preprocess pp = plain_pp(MORSEL_RESIZE_BICUBIC, 0);
+    const char *isa = mi_resample_kernels_for(NULL)->isa;
+    for (int f = 0; f < n; f++) {
+        uint8_t *data = NULL;
+        size_t size = 0;
+        if (read_file(files[f][0] == '/' ? "" : ".", files[f], &data, &size))
+            return 1;
+        double dec[MAX_RUNS], rs[2][MAX_RUNS];
+        mi_buffer buf = {NULL, 0};
+        float *scratch = NULL;
+        int w = 0, h = 0;
+        morsel_error err;
+        for (int r = 0; r < runs; r++) {
+            mi_buffer_free(&buf); /* allocation is part of decoding */
+            double t0 = now_ms();
+            if (mi_decode(data, size, NULL, 0, 0, &buf, &w, &h, &err) != MORSEL_OK) {
+                fprintf(stderr, "%s: %s\n", files[f], err.message);
+                return 1;
+            }
+            dec[r] = now_ms() - t0;
+            if (!scratch)
+                scratch = malloc(mi_preprocess_scratch(w, h, 224, 224) * sizeof(float));
+            for (int v = 0; v < 2; v++) { /* scalar and best interleaved */
+                double t1 = now_ms();
+                mi_preprocess_isa(buf.data, w, h, (size_t)w * 3, &pp, 224, 224, out, scratch,
+                                  v ? NULL : "scalar", &err);
+                rs[v][r] = now_ms() - t1;
+            }
+        }
+        qsort(dec, (size_t)runs, sizeof(double), cmp_double);
+        qsort(rs[0], (size_t)runs, sizeof(double), cmp_double);
+        qsort(rs[1], (size_t)runs, sizeof(double), cmp_double);
+        printf("%s %d %d %.4f %.4f %.4f %s\n", files[f], w, h, dec[runs / 2], rs[0][runs / 2],
+               rs[1][runs / 2], isa);
+        mi_buffer_free(&buf);
+        free(scratch);
+        free(data);
+    }
+    free(out);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && !strcmp(argv[1], "--bench"))
+        return bench_main(atoi(argv[2]), argc - 3, argv + 3);
     if (argc != 2) {
         fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
         return 2;

@@ -8,23 +8,29 @@
 
 #define HALF ((int32_t)1 << (MI_RS_PRECISION_BITS - 1))
 
-/* 4 taps of packed RGB (12 bytes of v) times their weights (k[0..3]), added to acc as
+/* 4 taps of packed RGB (12 bytes of v) times their weights kk, added to acc as
  * [R G B 0 | R G B 0] lanes. */
-static __m256i hr_taps4(__m256i acc, __m128i v, const int32_t *k)
+static __m256i hr_taps4k(__m256i acc, __m128i v, __m128i k4)
 {
     const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
     const __m256i lo_idx = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
     const __m256i hi_idx = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
     const __m128i px = _mm_shuffle_epi8(v, spread);
-    const __m256i kk = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)k));
+    const __m256i kk = _mm256_castsi128_si256(k4);
     const __m256i p01 = _mm256_cvtepu8_epi32(px);
     const __m256i p23 = _mm256_cvtepu8_epi32(_mm_srli_si128(px, 8));
     acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(p01, _mm256_permutevar8x32_epi32(kk, lo_idx)));
     return _mm256_add_epi32(acc, _mm256_mullo_epi32(p23, _mm256_permutevar8x32_epi32(kk, hi_idx)));
 }
 
-void mi_rs_hrow_avx2(const uint8_t *in, int col0, const int32_t *bounds, const int32_t *k,
-                     size_t ks, int n_out, uint8_t *out)
+static __m256i hr_taps4(__m256i acc, __m128i v, const int32_t *k)
+{
+    return hr_taps4k(acc, v, _mm_loadu_si128((const __m128i *)k));
+}
+
+void mi_rs_hrow_avx2(const uint8_t *in, size_t in_len, int col0,
+                     const int32_t *bounds, const int32_t *k, size_t ks, int n_out,
+                     uint8_t *out)
 {
     for (int i = 0; i < n_out; i++, k += ks, out += 3) {
         const int n = bounds[2 * i + 1];
@@ -34,7 +40,15 @@ void mi_rs_hrow_avx2(const uint8_t *in, int col0, const int32_t *bounds, const i
         /* a 16-byte load for 4 taps reads 4 bytes past them: stay 6 taps from the end */
         for (; x + 6 <= n; x += 4)
             acc = hr_taps4(acc, _mm_loadu_si128((const __m128i *)(p + 3 * x)), k + x);
-        if (x < n) { /* 1..5 taps left: zero-padded copies */
+        const size_t at = (size_t)(p - in);
+        /* whole 16-byte loads where the row goes on, the missing taps weighted 0 */
+        for (; x < n && at + 3 * (size_t)x + 16 <= in_len; x += 4) {
+            const __m128i lanes = _mm_setr_epi32(0, 1, 2, 3);
+            const __m128i live = _mm_cmpgt_epi32(_mm_set1_epi32(n - x), lanes);
+            acc = hr_taps4k(acc, _mm_loadu_si128((const __m128i *)(p + 3 * x)),
+                            _mm_maskload_epi32(k + x, live));
+        }
+        if (x < n) { /* 1..5 taps left at the end of the row: zero-padded copies */
             uint8_t tp[32] = {0};
             int32_t tk[8] = {0};
             memcpy(tp, p + 3 * x, (size_t)(n - x) * 3);

@@ -7,8 +7,9 @@
 
 #define HALF ((int32_t)1 << (MI_RS_PRECISION_BITS - 1))
 
-void mi_rs_hrow_avx512(const uint8_t *in, int col0, const int32_t *bounds, const int32_t *k,
-                       size_t ks, int n_out, uint8_t *out)
+void mi_rs_hrow_avx512(const uint8_t *in, size_t in_len, int col0,
+                       const int32_t *bounds, const int32_t *k, size_t ks, int n_out,
+                       uint8_t *out)
 {
     const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
     const __m512i widen = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
@@ -35,6 +36,14 @@ void mi_rs_hrow_avx512(const uint8_t *in, int col0, const int32_t *bounds, const
     }
 }
 
+/* Pillow's clip8 of 16 sums: >> 22, then 0..255 (vpmovusdb saturates unsigned, so negatives are
+ * raised to 0 first). */
+static __m128i vr_bytes(__m512i acc)
+{
+    acc = _mm512_max_epi32(_mm512_srai_epi32(acc, MI_RS_PRECISION_BITS), _mm512_setzero_si512());
+    return _mm512_cvtusepi32_epi8(acc);
+}
+
 void mi_rs_vrow_avx512(const uint8_t *in, size_t stride, const int32_t *k, int n, size_t nbytes,
                        uint8_t *out)
 {
@@ -54,17 +63,10 @@ void mi_rs_vrow_avx512(const uint8_t *in, size_t stride, const int32_t *k, int n
             a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(
                 _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 48))), kk));
         }
-        /* >> 22, then a saturating narrowing to 0..255 (vpmovusdb clips negatives to 0 only
-         * after a max with 0) */
-        const __m512i zero = _mm512_setzero_si512();
-        _mm_storeu_si128((__m128i *)(out + j),
-                         _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_srai_epi32(a0, MI_RS_PRECISION_BITS), zero)));
-        _mm_storeu_si128((__m128i *)(out + j + 16),
-                         _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_srai_epi32(a1, MI_RS_PRECISION_BITS), zero)));
-        _mm_storeu_si128((__m128i *)(out + j + 32),
-                         _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_srai_epi32(a2, MI_RS_PRECISION_BITS), zero)));
-        _mm_storeu_si128((__m128i *)(out + j + 48),
-                         _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_srai_epi32(a3, MI_RS_PRECISION_BITS), zero)));
+        _mm_storeu_si128((__m128i *)(out + j), vr_bytes(a0));
+        _mm_storeu_si128((__m128i *)(out + j + 16), vr_bytes(a1));
+        _mm_storeu_si128((__m128i *)(out + j + 32), vr_bytes(a2));
+        _mm_storeu_si128((__m128i *)(out + j + 48), vr_bytes(a3));
     }
     for (; j < nbytes; j += 16) { /* the rest, 16 bytes at a time under a mask */
         const size_t r = nbytes - j < 16 ? nbytes - j : 16;
@@ -74,8 +76,7 @@ void mi_rs_vrow_avx512(const uint8_t *in, size_t stride, const int32_t *k, int n
         for (int y = 0; y < n; y++, p += stride)
             a = _mm512_add_epi32(a, _mm512_mullo_epi32(
                 _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)), _mm512_set1_epi32(k[y])));
-        a = _mm512_max_epi32(_mm512_srai_epi32(a, MI_RS_PRECISION_BITS), _mm512_setzero_si512());
-        _mm_mask_storeu_epi8(out + j, m, _mm512_cvtusepi32_epi8(a));
+        _mm_mask_storeu_epi8(out + j, m, vr_bytes(a));
     }
 }
 

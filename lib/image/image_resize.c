@@ -348,6 +348,9 @@ static void horizontal_pass(const uint8_t *src, size_t stride, int first_row, in
     const int out_w = ax->out_size;
     const size_t ks = ax->ksize;
     const mi_resample_kernels *k = sink->out->k;
+    /* bytes of a row the taps of all outputs span (the last output's taps end furthest) */
+    const size_t in_len =
+        (size_t)(bounds[2 * (out_w - 1)] + bounds[2 * (out_w - 1) + 1] - col0) * 3;
     for (int x0 = 0; x0 < out_w; x0 += (int)block) {
         const int x1 = out_w - x0 > (int)block ? x0 + (int)block : out_w;
         for (int xx = x0; xx < x1; xx++)
@@ -357,7 +360,7 @@ static void horizontal_pass(const uint8_t *src, size_t stride, int first_row, in
             const uint8_t *in = src + (size_t)(first_row + yy) * stride;
             uint8_t *out = sink->bytes ? sink->bytes + ((size_t)yy * (size_t)out_w + (size_t)x0) * 3
                                        : sink->out->row + (size_t)x0 * 3;
-            k->hrow(in, col0, bounds + 2 * x0, weights, ks, x1 - x0, out);
+            k->hrow(in, in_len, col0, bounds + 2 * x0, weights, ks, x1 - x0, out);
             if (!sink->bytes)
                 emit_span(sink->out, yy, x0, x1 - x0, out);
         }

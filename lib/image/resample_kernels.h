@@ -17,10 +17,11 @@
 typedef struct mi_resample_kernels {
     const char *isa;
     /* Horizontal pass over one RGB row: out pixel i (i in [0, n_out)) sums bounds[2i + 1] taps
-     * from source column bounds[2i], weights k + i * ks. in points at source column col0.
-     * Reads only in[(bounds[2i] - col0) * 3 .. + bounds[2i + 1] * 3). */
-    void (*hrow)(const uint8_t *in, int col0, const int32_t *bounds, const int32_t *k, size_t ks,
-                 int n_out, uint8_t *out);
+     * from source column bounds[2i], weights k + i * ks. in points at source column col0 and
+     * in[0 .. in_len) may be read (vector variants read past a pixel's taps, with weight 0,
+     * where that stays inside). */
+    void (*hrow)(const uint8_t *in, size_t in_len, int col0, const int32_t *bounds,
+                 const int32_t *k, size_t ks, int n_out, uint8_t *out);
     /* Vertical pass for one output row: out[j] = clip(sum_y in[y * stride + j] * k[y]) for j in
      * [0, nbytes), y in [0, n). */
     void (*vrow)(const uint8_t *in, size_t stride, const int32_t *k, int n, size_t nbytes,
@@ -35,22 +36,25 @@ typedef struct mi_resample_kernels {
  * the CPU lacks the ISA asked for. */
 const mi_resample_kernels *mi_resample_kernels_for(const char *isa);
 
-void mi_rs_hrow_scalar(const uint8_t *in, int col0, const int32_t *bounds, const int32_t *k,
-                       size_t ks, int n_out, uint8_t *out);
+void mi_rs_hrow_scalar(const uint8_t *in, size_t in_len, int col0,
+                       const int32_t *bounds, const int32_t *k, size_t ks, int n_out,
+                       uint8_t *out);
 void mi_rs_vrow_scalar(const uint8_t *in, size_t stride, const int32_t *k, int n, size_t nbytes,
                        uint8_t *out);
 void mi_rs_tofloat_scalar(const uint8_t *in, size_t npix, const float scale[3],
                           const float offset[3], float *out);
 
 #if defined(MK_HAVE_X86)
-void mi_rs_hrow_avx2(const uint8_t *in, int col0, const int32_t *bounds, const int32_t *k,
-                     size_t ks, int n_out, uint8_t *out);
+void mi_rs_hrow_avx2(const uint8_t *in, size_t in_len, int col0,
+                     const int32_t *bounds, const int32_t *k, size_t ks, int n_out,
+                     uint8_t *out);
 void mi_rs_vrow_avx2(const uint8_t *in, size_t stride, const int32_t *k, int n, size_t nbytes,
                      uint8_t *out);
 void mi_rs_tofloat_avx2(const uint8_t *in, size_t npix, const float scale[3],
                         const float offset[3], float *out);
-void mi_rs_hrow_avx512(const uint8_t *in, int col0, const int32_t *bounds, const int32_t *k,
-                       size_t ks, int n_out, uint8_t *out);
+void mi_rs_hrow_avx512(const uint8_t *in, size_t in_len, int col0,
+                       const int32_t *bounds, const int32_t *k, size_t ks, int n_out,
+                       uint8_t *out);
 void mi_rs_vrow_avx512(const uint8_t *in, size_t stride, const int32_t *k, int n, size_t nbytes,
                        uint8_t *out);
 void mi_rs_tofloat_avx512(const uint8_t *in, size_t npix, const float scale[3],

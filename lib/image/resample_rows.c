@@ -12,8 +12,9 @@ static uint8_t clip8(int32_t ss)
     return (uint8_t)(ss > 255 ? 255 : ss);
 }
 
-void mi_rs_hrow_scalar(const uint8_t *in, int col0, const int32_t *bounds, const int32_t *k,
-                       size_t ks, int n_out, uint8_t *out)
+void mi_rs_hrow_scalar(const uint8_t *in, size_t in_len, int col0,
+                       const int32_t *bounds, const int32_t *k, size_t ks, int n_out,
+                       uint8_t *out)
 {
     const int32_t half = (int32_t)1 << (MI_RS_PRECISION_BITS - 1);
     for (int i = 0; i < n_out; i++, k += ks, out += 3) {
