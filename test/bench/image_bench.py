@@ -44,13 +44,24 @@ def main():
             big, quality=90)
         files.append(big)
         rows = []
-        for path in files:  # one file at a time, Morsel then Pillow, so both see the same load
-            out = subprocess.run([os.path.join(build, "test", "test_image"), "--bench", str(runs),
-                                  path], check=True, capture_output=True, text=True).stdout.split()
-            w, h, m_dec, m_rs_scalar, m_rs, isa = int(out[1]), int(out[2]), *map(float, out[3:6]), out[6]
-            p_dec, p_rs = pillow_times(path, runs)
-            rows.append((os.path.basename(path), w, h, m_dec, p_dec, m_rs_scalar, m_rs, p_rs, isa))
-    print(f"median of {runs} runs, ms (ratio = Morsel / Pillow)")
+        rounds = 5  # Morsel and Pillow alternate, so both see the same machine load
+        for path in files:
+            m_dec, m_rs0, m_rs, p_dec, p_rs = [], [], [], [], []
+            for _ in range(rounds):
+                out = subprocess.run([os.path.join(build, "test", "test_image"), "--bench",
+                                      str(max(1, runs // rounds)), path], check=True,
+                                     capture_output=True, text=True).stdout.split()
+                w, h, isa = int(out[1]), int(out[2]), out[6]
+                m_dec.append(float(out[3]))
+                m_rs0.append(float(out[4]))
+                m_rs.append(float(out[5]))
+                d, r = pillow_times(path, max(1, runs // rounds))
+                p_dec.append(d)
+                p_rs.append(r)
+            med = statistics.median
+            rows.append((os.path.basename(path), w, h, med(m_dec), med(p_dec), med(m_rs0),
+                         med(m_rs), med(p_rs), isa))
+    print(f"medians of 5 alternating rounds x {max(1, runs // 5)} runs, ms (ratio = Morsel / Pillow)")
     print(f"{'file':<22}{'size':>10} | {'decode':>7}{'Pillow':>8}{'ratio':>7} | "
           f"{'resize':>7}{'scalar':>8}{'Pillow':>8}{'ratio':>7}")
     for name, w, h, md, pd, mrs0, mrs, prs, isa in rows:
