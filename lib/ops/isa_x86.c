@@ -16,6 +16,15 @@ static void fill_avx2(mf_isa_kernels *k)
     k->gemm = mk_f32_gemm_avx2;
     k->conv = mk_f32_conv_avx2;
     k->conv_scratch_floats = mk_f32_conv_scratch_floats;
+    k->act = mk_f32_act_avx2;
+    k->softmax = mk_f32_softmax_avx2;
+    k->add = mk_f32_add_avx2;
+    k->multiply = mk_f32_multiply_avx2;
+    k->affine = mk_f32_affine_avx2;
+    k->maxpool = mk_f32_maxpool_avx2;
+    k->avgpool = mk_f32_avgpool_avx2;
+    k->global_avgpool = mk_f32_global_avgpool_avx2;
+    k->global_maxpool = mk_f32_global_maxpool_avx2;
 }
 
 static void fill_avx512(mf_isa_kernels *k)
@@ -26,6 +35,15 @@ static void fill_avx512(mf_isa_kernels *k)
     k->gemm_pack = mk_f32_gemm_pack_avx512;
     k->gemm = mk_f32_gemm_avx512;
     k->conv = mk_f32_conv_avx512;
+    k->act = mk_f32_act_avx512;
+    k->softmax = mk_f32_softmax_avx512;
+    k->add = mk_f32_add_avx512;
+    k->multiply = mk_f32_multiply_avx512;
+    k->affine = mk_f32_affine_avx512;
+    k->maxpool = mk_f32_maxpool_avx512;
+    k->avgpool = mk_f32_avgpool_avx512;
+    k->global_avgpool = mk_f32_global_avgpool_avx512;
+    k->global_maxpool = mk_f32_global_maxpool_avx512;
 }
 
 void mf_isa_fill_x86(mf_isa isa, mf_isa_kernels *k)
