@@ -11,7 +11,7 @@ if command -v apt-get >/dev/null; then
   # Build: compiler, CMake, OpenBLAS, libpng, libjpeg-turbo. Tests: clang (warnings check),
   # python3-venv.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    build-essential cmake pkg-config clang libclang-rt-14-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev \
+    build-essential cmake pkg-config clang libclang-rt-14-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libmicrohttpd-dev libjansson-dev nettle-dev \
     python3 python3-venv ca-certificates >/dev/null
   # npm fetches the default model's package. Debian's nodejs and npm packages conflict with a
   # Node.js that already ships its own npm (NodeSource), so install them only when npm is absent.
