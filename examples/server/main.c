@@ -104,7 +104,9 @@ static int load(void)
     }
     /* No request can arrive yet, so worker 0's context is free for the self-test. */
     float diff = 0;
+    double t_selftest = now_ms();
     morsel_status st = morsel_selftest(queue_context(g_srv.queue, 0), &diff, &err);
+    g_srv.selftest_ms = now_ms() - t_selftest;
     if (st == MORSEL_OK) {
         g_srv.ready = 1;
     } else if (st == MORSEL_ERR_UNSUPPORTED) {
@@ -159,10 +161,10 @@ int main(int argc, char **argv)
         return 1;
     const srv_config *cfg = &g_srv.cfg;
     printf("morsel-serve: listening on http://%s:%d model %s (%s, %d worker(s) x %d thread(s), "
-           "queue %d, isa %s) started in %.1f ms\n",
+           "queue %d, isa %s) started in %.1f ms (self-test %.1f ms)\n",
            cfg->host, http_bound_port(), cfg->model_name, g_srv.ready ? "ready" : "NOT READY",
            cfg->workers, cfg->threads, cfg->queue, g_srv.info.isa ? g_srv.info.isa : "?",
-           now_ms() - g_srv.t_process_start_ms);
+           now_ms() - g_srv.t_process_start_ms, g_srv.selftest_ms);
     fflush(stdout);
 
     int sig = 0;

@@ -81,7 +81,7 @@ typedef struct srv_state {
     uint8_t *test_image;
     size_t test_image_len;
     srv_queue *queue;
-    double t_process_start_ms;
+    double t_process_start_ms, selftest_ms;
 } srv_state;
 
 extern srv_state g_srv;
