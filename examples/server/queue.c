@@ -7,10 +7,6 @@
 
 #include "server.h"
 
-/* TEMPORARY, until morsel_context_set_threads lands on main: resolve it weakly so this builds
- * against a library without it; --threads > 1 then fails at start-up with a clear message. */
-#pragma weak morsel_context_set_threads
-
 struct srv_queue {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -74,11 +70,6 @@ int queue_start(srv_queue **out, int capacity, int workers, int threads, morsel_
         morsel_decode_options dec = {.max_encoded_bytes = g_srv.cfg.max_body,
                                      .max_pixels = g_srv.cfg.max_pixels};
         morsel_context_set_decode_options(q->ctx[i], &dec);
-        if (threads > 1 && !morsel_context_set_threads) {
-            snprintf(err->message, sizeof err->message, "this libmorsel cannot run threads");
-            queue_stop(q);
-            return -1;
-        }
         if (threads > 1 && morsel_context_set_threads(q->ctx[i], threads, err) != MORSEL_OK) {
             queue_stop(q);
             return -1;
