@@ -619,6 +619,20 @@ def test_config():
     with Server("--queue", "5", "--model-name", "flagname", env=env) as s:
         check("queue 5" in s.line and "model flagname" in s.line, "flags win over variables")
 
+    ncpu = len(os.sched_getaffinity(0))
+    if ncpu >= 2:
+        with Server("--workers", "1", "--threads", "2") as s:
+            st, h, j = s.json("POST", "/v1/classify?k=11", read(NOODLES),
+                              {"Content-Type": "image/jpeg"})
+            ref = cli_classify(NOODLES)
+            check("1 worker(s) x 2 thread(s)" in s.line and st == 200 and
+                  [p["index"] for p in j["predictions"]] == [r["index"] for r in ref] and
+                  all(abs(p["probability"] - r["probability"]) <= 1e-6
+                      for p, r in zip(j["predictions"], ref)),
+                  "--threads 2: same answer as morsel classify")
+    else:
+        print("SKIPPED --threads 2: this machine has 1 CPU")
+
     # CPU detection: a fake cgroup v2 / v1 hierarchy, and the affinity mask.
     with tempfile.TemporaryDirectory() as root:
         def workers_with(content, v1=None, taskset=None, extra=()):
