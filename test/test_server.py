@@ -122,7 +122,10 @@ class Server:
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        rc = self.stop()
+        # A sanitizer report or a crash shows here as a non-zero status.
+        check(rc == 0, f"server exits 0 on SIGTERM (got {rc})" +
+              ("" if rc == 0 else f": {self.stderr()[-1500:]}"))
 
 
 def multipart(field, filename, data, ctype="image/jpeg"):
