@@ -134,4 +134,43 @@ void mk_f32_global_maxpool_avx512(int hw, int c, const float *x, float *y, int c
 void mk_f32_global_avgpool_avx2(int hw, int c, const float *x, float *y, int c0, int c1);
 void mk_f32_global_maxpool_avx2(int hw, int c, const float *x, float *y, int c0, int c1);
 
+/* ---- NEON (kernels/arm/, files *_neon.c): AArch64, and ARMv7 when the CPU reports NEON ------------
+ * Same contracts as the x86 variants above. GEMM panels are 16 columns; the register tile is
+ * 6 rows on AArch64 (32 vector registers) and 2 on ARMv7 (16). act and softmax exist on
+ * AArch64 only (ARMv7 lacks FRINTN and the double conversions): there the ops run the
+ * reference. */
+#define MK_GEMM_NR_NEON 16
+#if defined(__aarch64__)
+#define MK_GEMM_MR_NEON 6
+#else
+#define MK_GEMM_MR_NEON 2
+#endif
+void mk_f32_dwconv3x3_s1_neon(const mk_window *g, const float *x, const float *w,
+                              const float *b, const mk_activation *act, float *y, int oy0,
+                              int oy1);
+void mk_f32_dwconv3x3_s2_neon(const mk_window *g, const float *x, const float *w,
+                              const float *b, const mk_activation *act, float *y, int oy0,
+                              int oy1);
+void mk_f32_dwconv_neon(const mk_window *g, const float *x, const float *w, const float *b,
+                        const mk_activation *act, float *y, int oy0, int oy1);
+size_t mk_f32_gemm_pack_floats_neon(int K, int N);
+void mk_f32_gemm_pack_neon(int K, int N, const float *w, float *packed);
+void mk_f32_gemm_neon(int K, int N, const float *x, size_t ldx, const float *packed,
+                      const float *b, const mk_activation *act, float *y, size_t ldy, int m0,
+                      int m1, int n0, int n1);
+void mk_f32_conv_neon(const mk_window *g, const float *x, const float *packed, const float *b,
+                      const mk_activation *act, float *y, float *scratch, int p0, int p1);
+void mk_f32_act_neon(const mk_activation *a, float *x, size_t i0, size_t i1);
+void mk_f32_softmax_neon(float *x, size_t ch, size_t r0, size_t r1);
+void mk_f32_add_neon(int n, const float *const *xs, const mk_activation *act, float *y,
+                     size_t i0, size_t i1);
+void mk_f32_multiply_neon(int n, const float *const *xs, const size_t *counts,
+                          const mk_activation *act, float *y, size_t i0, size_t i1);
+void mk_f32_affine_neon(int c, const float *x, const float *scale, const float *shift,
+                        const mk_activation *act, float *y, size_t i0, size_t i1);
+void mk_f32_maxpool_neon(const mk_window *g, const float *x, float *y, int oy0, int oy1);
+void mk_f32_avgpool_neon(const mk_window *g, const float *x, float *y, int oy0, int oy1);
+void mk_f32_global_avgpool_neon(int hw, int c, const float *x, float *y, int c0, int c1);
+void mk_f32_global_maxpool_neon(int hw, int c, const float *x, float *y, int c0, int c1);
+
 #endif

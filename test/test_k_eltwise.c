@@ -1,4 +1,5 @@
-/* Element-wise, activation and pooling microkernels (kernels/x86/f32_{act,eltwise,pool}_*.c)
+/* Element-wise, activation and pooling microkernels (kernels/x86/f32_{act,eltwise,pool}_*.c,
+ * kernels/arm/f32_{act,eltwise,pool}_neon.c)
  * against the scalar references in kernels/ref, for every ISA variant this CPU runs.
  *
  * What must hold
@@ -621,6 +622,7 @@ static void bench(const variant *vs, int nv)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
+#ifdef MK_HAVE_X86
 static int cpu_has(const char *isa)
 {
 #if defined(MK_HAVE_X86) && defined(__GNUC__)
@@ -635,6 +637,7 @@ static int cpu_has(const char *isa)
     return 0;
 #endif
 }
+#endif
 
 int main(int argc, char **argv)
 {
@@ -649,10 +652,18 @@ int main(int argc, char **argv)
          mk_f32_global_maxpool_avx512},
     };
     int nv = 2;
+#elif defined(MK_HAVE_ARM) && defined(__aarch64__)
+    /* NEON is baseline on AArch64. (ARMv7 builds lack the NEON act/softmax: skipped below.) */
+    variant vs[] = {
+        {"neon", 1, mk_f32_act_neon, mk_f32_softmax_neon, mk_f32_add_neon, mk_f32_multiply_neon,
+         mk_f32_affine_neon, mk_f32_maxpool_neon, mk_f32_avgpool_neon,
+         mk_f32_global_avgpool_neon, mk_f32_global_maxpool_neon},
+    };
+    int nv = 1;
 #else
     variant vs[1];
     int nv = 0;
-    printf("SKIPPED all: this build has no x86 SIMD kernels\n");
+    printf("SKIPPED all: this build has no x86 SIMD kernels and no AArch64 NEON ones\n");
 #endif
     if (argc > 1 && !strcmp(argv[1], "--bench")) {
         bench(vs, nv);

@@ -9,13 +9,35 @@
 #if defined(MK_HAVE_X86)
 void mf_isa_fill_x86(mf_isa isa, mf_isa_kernels *k);
 #endif
+#if defined(MK_HAVE_ARM)
+void mf_isa_fill_arm(mf_isa_kernels *k);
+#if !defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+#endif
 
-static const char *const NAMES[] = {"scalar", "avx2", "avx512"};
+static const char *const NAMES[] = {"scalar", "avx2", "avx512", "neon"};
+#define N_ISAS ((int)(sizeof NAMES / sizeof NAMES[0]))
+
+/* NEON is part of AArch64; on 32-bit ARM it is optional and the kernel reports it. */
+static int cpu_has_neon(void)
+{
+#if defined(MK_HAVE_ARM) && defined(__aarch64__)
+    return 1;
+#elif defined(MK_HAVE_ARM)
+    return (getauxval(AT_HWCAP) & HWCAP_NEON) != 0;
+#else
+    return 0;
+#endif
+}
 
 int mf_isa_available(mf_isa isa)
 {
     if (isa == MF_ISA_SCALAR)
         return 1;
+    if (isa == MF_ISA_NEON)
+        return cpu_has_neon();
 #if defined(MK_HAVE_X86) && defined(__GNUC__)
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -35,6 +57,10 @@ static void fill(mf_isa isa, mf_isa_kernels *k)
     if (isa != MF_ISA_SCALAR)
         mf_isa_fill_x86(isa, k);
 #endif
+#if defined(MK_HAVE_ARM)
+    if (isa == MF_ISA_NEON)
+        mf_isa_fill_arm(k);
+#endif
 }
 
 morsel_status mf_isa_select(const char *want, mf_isa_kernels *k, morsel_error *err)
@@ -42,7 +68,7 @@ morsel_status mf_isa_select(const char *want, mf_isa_kernels *k, morsel_error *e
     if (!want || !*want)
         want = getenv("MORSEL_ISA");
     if (want && *want && strcmp(want, "auto") != 0) {
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < N_ISAS; i++) {
             if (strcmp(want, NAMES[i]) != 0)
                 continue;
             if (!mf_isa_available((mf_isa)i))
@@ -52,7 +78,7 @@ morsel_status mf_isa_select(const char *want, mf_isa_kernels *k, morsel_error *e
             return MORSEL_OK;
         }
         return morsel_fail(err, MORSEL_ERR_UNSUPPORTED,
-                           "unknown kernel set '%s' (scalar, avx2, avx512 or auto)", want);
+                           "unknown kernel set '%s' (scalar, avx2, avx512, neon or auto)", want);
     }
     /* AVX-512 variants are chosen only when asked for: they have not yet run on an AVX-512
      * machine (the test and bench machines so far lacked it). MORSEL_AUTO_AVX512 flips
@@ -64,6 +90,8 @@ morsel_status mf_isa_select(const char *want, mf_isa_kernels *k, morsel_error *e
 #else
     mf_isa best = mf_isa_available(MF_ISA_AVX2) ? MF_ISA_AVX2 : MF_ISA_SCALAR;
 #endif
+    if (mf_isa_available(MF_ISA_NEON))
+        best = MF_ISA_NEON;
     fill(best, k);
     return MORSEL_OK;
 }

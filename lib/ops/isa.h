@@ -7,11 +7,16 @@
 #include "error.h"
 #include "microkernels.h"
 
-typedef enum mf_isa { MF_ISA_SCALAR = 0, MF_ISA_AVX2 = 1, MF_ISA_AVX512 = 2 } mf_isa;
+typedef enum mf_isa {
+    MF_ISA_SCALAR = 0,
+    MF_ISA_AVX2 = 1,
+    MF_ISA_AVX512 = 2,
+    MF_ISA_NEON = 3
+} mf_isa;
 
 typedef struct mf_isa_kernels {
     mf_isa isa;
-    const char *name; /* "scalar", "avx2", "avx512": also the suffix of kernel names */
+    const char *name; /* "scalar", "avx2", "avx512", "neon": also the suffix of kernel names */
     mk_dwconv_fn dwconv3x3_s1, dwconv3x3_s2, dwconv_any;
     int gemm_nr, gemm_mr; /* packed panel width; rows per register tile (split grain) */
     mk_gemm_pack_floats_fn gemm_pack_floats;

@@ -5,6 +5,8 @@
  * The AVX-512 set starts as the AVX2 one and replaces what it has its own variant of. */
 #include "isa.h"
 
+#if defined(MK_HAVE_X86) /* a build for another architecture has no x86 kernels */
+
 void mf_isa_fill_x86(mf_isa isa, mf_isa_kernels *k);
 
 static void fill_avx2(mf_isa_kernels *k)
@@ -52,3 +54,4 @@ void mf_isa_fill_x86(mf_isa isa, mf_isa_kernels *k)
     if (isa == MF_ISA_AVX512)
         fill_avx512(k);
 }
+#endif
