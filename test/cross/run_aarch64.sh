@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The aarch64 build under emulation: cross-builds the tree into build-aarch64/ (Debian's
+# gcc-aarch64-linux-gnu and arm64 libraries, installed by setup.sh), then runs under qemu-user
+#   - test_kernels, test_k_neon (NEON vs the scalar references), test_k_eltwise, test_k_resample;
+#   - test_format and test_image on the fixtures the x86 build made;
+#   - end to end: a .morsel exported on x86 classifies every seed photo under qemu, with the
+#     NEON kernels and with the scalar ones, each probability within 1e-5 of the x86 build's.
+# usage: run_aarch64.sh SOURCE_DIR X86_BUILD_DIR [SHARED_DIR]
+# A missing toolchain is a failure, not a skip: setup.sh installs it.
+set -uo pipefail
+src=$(cd "$1" && pwd)
+x86=$(cd "$2" && pwd)
+shared=${3:-$src/../shared}
+out=${MORSEL_AARCH64_BUILD:-$src/build-aarch64}
+fixtures=$x86/fixtures
+tol=1e-5
+
+die() { echo "FAIL: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+for tool in aarch64-linux-gnu-gcc qemu-aarch64; do
+  command -v $tool >/dev/null || die "$tool not found (setup.sh installs gcc-aarch64-linux-gnu and qemu-user)"
+done
+[ -e /usr/lib/aarch64-linux-gnu/libopenblas.so ] && [ -e /usr/include/aarch64-linux-gnu/cblas.h ] ||
+  die "arm64 OpenBLAS missing (setup.sh: dpkg --add-architecture arm64; apt-get install libopenblas-dev:arm64 ...)"
+for f in "$fixtures/tiny.morsel" "$fixtures/food11.morsel" "$x86/morsel"; do
+  [ -e "$f" ] || die "$f missing: run the x86 build and its export_fixtures test first"
+done
+
+cmake -S "$src" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/toolchains/aarch64-linux-gnu.cmake" \
+  -DCMAKE_BUILD_TYPE=Release >"$out.configure.log" 2>&1 || { cat "$out.configure.log"; die "configure"; }
+cmake --build "$out" -j2 --target morsel_cli test_kernels test_k_neon test_k_eltwise \
+  test_k_resample test_format test_image >"$out.build.log" 2>&1 || { tail -30 "$out.build.log"; die "cross build"; }
+
+# OpenBLAS's thread pool spins for minutes at start-up under qemu-user; one thread starts at once
+# (the library calls BLAS from its own threads anyway).
+export OPENBLAS_NUM_THREADS=1
+run() { qemu-aarch64 -L /usr/aarch64-linux-gnu "$@"; }
+passed=0 failed=0
+step() { # name, command...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
+}
+quiet() { local log; log=$(mktemp); if "$@" >"$log" 2>&1; then tail -3 "$log"; rm -f "$log"; else cat "$log"; rm -f "$log"; return 1; fi; }
+
+step "aarch64 test_kernels" quiet run "$out/test/test_kernels"
+step "aarch64 test_k_neon" quiet run "$out/test/test_k_neon"
+step "aarch64 test_k_eltwise (NEON act/softmax/eltwise/pools)" quiet run "$out/test/test_k_eltwise"
+step "aarch64 test_k_resample" quiet run "$out/test/test_k_resample"
+step "aarch64 test_format" quiet run "$out/test/test_format" "$fixtures/tiny.morsel" "$fixtures/food11.morsel"
+if [ -d "$fixtures/images" ]; then
+  step "aarch64 test_image" quiet run "$out/test/test_image" "$fixtures/images"
+else
+  echo "FAIL aarch64 test_image: $fixtures/images missing (the image_fixtures test makes it)"
+  failed=$((failed + 1))
+fi
+
+# End to end: every class's probability, x86 (its default kernels) against aarch64.
+photos=("$shared"/images/seed/*.jp*g)
+[ -e "${photos[0]}" ] || die "no seed photos in $shared/images/seed"
+compare() { # label, x86 json, arm json
+  python3 - "$1" "$2" "$3" "$tol" <<'PY'
+import json, sys
+label, a, b, tol = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+ra = [json.loads(l) for l in open(a) if l.strip()]
+rb = [json.loads(l) for l in open(b) if l.strip()]
+assert len(ra) == len(rb) and ra, f"{label}: {len(ra)} x86 results, {len(rb)} aarch64"
+worst = 0.0
+for x, y in zip(ra, rb):
+    px = {t["index"]: t["probability"] for t in x["top"]}
+    py = {t["index"]: t["probability"] for t in y["top"]}
+    assert px.keys() == py.keys(), f"{label}: classes differ for {x['image']}"
+    assert x["top"][0]["index"] == y["top"][0]["index"], f"{label}: top-1 differs for {x['image']}"
+    worst = max(worst, max(abs(px[i] - py[i]) for i in px))
+print(f"     {label}: {len(ra)} photos, max |p_x86 - p_aarch64| = {worst:.3g} (tolerance {tol:g})")
+sys.exit(0 if worst <= tol else 1)
+PY
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+model=$fixtures/food11.morsel
+"$x86/morsel" classify --model "$model" --json --top 11 "${photos[@]}" >"$tmp/x86.json" || die "x86 classify"
+for isa in neon scalar; do
+  if MORSEL_ISA=$isa run "$out/morsel" classify --model "$model" --json --top 11 "${photos[@]}" >"$tmp/$isa.json"; then
+    step "aarch64 ($isa kernels) classifies like x86" compare "food11 $isa" "$tmp/x86.json" "$tmp/$isa.json"
+  else
+    echo "FAIL aarch64 ($isa kernels) classify"; failed=$((failed + 1))
+  fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
