@@ -7,6 +7,10 @@ cd "$(dirname "$0")"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 if command -v apt-get >/dev/null; then
+  # The aarch64 cross build's libraries come from the arm64 architecture (never armhf: adding
+  # it breaks apt-get update on these machines; armhf builds only the minimal library).
+  [ "$(dpkg --print-architecture)" = arm64 ] || dpkg --print-foreign-architectures | grep -qx arm64 ||
+    $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update -qq
   # Build: compiler, CMake, OpenBLAS, libpng, libjpeg-turbo. Tests: clang (warnings check),
   # python3-venv, chromium + chromium-driver (browser test). Load test: siege, wrk, haproxy.
@@ -14,6 +18,10 @@ if command -v apt-get >/dev/null; then
     build-essential cmake pkg-config clang libclang-rt-14-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libmicrohttpd-dev libjansson-dev nettle-dev \
     chromium chromium-driver siege wrk haproxy \
     python3 python3-venv ca-certificates >/dev/null
+  # Cross builds run under qemu-user (test/cross/): aarch64 in full, armhf minimal.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
+    qemu-user libopenblas-dev:arm64 libpng-dev:arm64 libjpeg62-turbo-dev:arm64 >/dev/null
   # npm fetches the default model's package. Debian's nodejs and npm packages conflict with a
   # Node.js that already ships its own npm (NodeSource), so install them only when npm is absent.
   command -v npm >/dev/null ||
