@@ -26,10 +26,11 @@ for f in "$fixtures/tiny.morsel" "$fixtures/food11.morsel" "$x86/morsel"; do
   [ -e "$f" ] || die "$f missing: run the x86 build and its export_fixtures test first"
 done
 
+mkdir -p "$out" "${MORSEL_ARMHF_BUILD:-$src/build-armhf}"
 cmake -S "$src" -B "$out" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/toolchains/aarch64-linux-gnu.cmake" \
-  -DCMAKE_BUILD_TYPE=Release >"$out.configure.log" 2>&1 || { cat "$out.configure.log"; die "configure"; }
+  -DCMAKE_BUILD_TYPE=Release >"$out/cross-configure.log" 2>&1 || { cat "$out/cross-configure.log"; die "configure"; }
 cmake --build "$out" -j2 --target morsel_cli test_kernels test_k_neon test_k_eltwise \
-  test_k_resample test_format test_image >"$out.build.log" 2>&1 || { tail -30 "$out.build.log"; die "cross build"; }
+  test_k_resample test_format test_image >"$out/cross-build.log" 2>&1 || { tail -30 "$out/cross-build.log"; die "cross build"; }
 
 # OpenBLAS's thread pool spins for minutes at start-up under qemu-user; one thread starts at once
 # (the library calls BLAS from its own threads anyway).
@@ -94,12 +95,12 @@ command -v arm-linux-gnueabihf-gcc >/dev/null && command -v qemu-arm >/dev/null 
   die "arm-linux-gnueabihf-gcc or qemu-arm not found (setup.sh installs gcc-arm-linux-gnueabihf, qemu-user)"
 hf=${MORSEL_ARMHF_BUILD:-$src/build-armhf}
 if cmake -S "$src" -B "$hf" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/toolchains/arm-linux-gnueabihf.cmake" \
-     -DCMAKE_BUILD_TYPE=Release >"$hf.configure.log" 2>&1 &&
-   cmake --build "$hf" -j2 --target test_kernels test_k_neon >"$hf.build.log" 2>&1; then
+     -DCMAKE_BUILD_TYPE=Release >"$hf/cross-configure.log" 2>&1 &&
+   cmake --build "$hf" -j2 --target test_kernels test_k_neon >"$hf/cross-build.log" 2>&1; then
   step "armhf test_kernels" quiet qemu-arm -L /usr/arm-linux-gnueabihf "$hf/test/test_kernels"
   step "armhf test_k_neon" quiet qemu-arm -L /usr/arm-linux-gnueabihf "$hf/test/test_k_neon"
 else
-  tail -30 "$hf.build.log" 2>/dev/null; echo "FAIL armhf minimal cross build"; failed=$((failed + 1))
+  tail -30 "$hf/cross-build.log" 2>/dev/null; echo "FAIL armhf minimal cross build"; failed=$((failed + 1))
 fi
 
 echo "$passed passed, $failed failed"
