@@ -65,8 +65,9 @@ static void usage(FILE *f)
             "                               accuracy, per-class precision/recall/F1, confusion\n"
             "                               matrix on a labelled folder (class sub-folders or\n"
             "                               <class index>_<n>.jpg names)\n"
-            "  bench [--model M] [--runs N] [--warmup N] [--threads N]\n"
-            "                               time inference: median and p90 over N runs\n"
+            "  bench [--model M] [--runs N] [--warmup N] [--threads N] [--batch N] [--per-op]\n"
+            "        [--isa I] [--json]     time inference: load, first run, median/p90/min,\n"
+            "                               GFLOP/s against the measured FMA peak, peak RSS\n"
             "  export INPUT -o OUT.morsel [exporter options]\n"
             "                               convert a Keras .keras/.h5 or TF.js model (runs\n"
             "                               weights/morsel_export.py; --help for its options)\n",

@@ -127,10 +127,77 @@ refuses("an unknown command is refused", ("frobnicate",), "unknown command")
 refuses("a bad --top is refused", ("classify", "--model", FOOD11, "--top", "0", NOODLES),
         "usage")
 
-# bench prints its table
-p = morsel("bench", "--model", FOOD11, "--runs", "5", "--warmup", "1")
-check(p.returncode == 0 and "median_ms" in p.stdout, "bench prints median and p90", p.stdout)
+# bench: its figures agree with each other and with the model
+def bench_json(*extra):
+    p = morsel("bench", "--model", FOOD11, "--json", "--runs", "5", "--warmup", "1", *extra)
+    try:
+        return p, json.loads(p.stdout)
+    except ValueError:
+        return p, None
+
+
+def close(a, b, rel=1e-5):
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
+
+
+n_food11_ops = n_ops
+p, b = bench_json()
+check(p.returncode == 0 and b is not None, "bench --json prints one JSON object", p.stdout + p.stderr)
+if b:
+    print(json.dumps(b))
+    check(b["runs"] == 5 and b["threads"] == 1 and b["batch"] == 1, "bench echoes its settings",
+          str(b))
+    check(0 < b["min_ms"] <= b["median_ms"] <= b["p90_ms"], "min <= median <= p90", str(b))
+    check(b["load_ms"] > 0 and b["first_ms"] > 0, "load and first-run times are measured", str(b))
+    check(b["macs"] > 0 and close(b["gflops"], 2 * b["macs"] / (b["median_ms"] * 1e6)),
+          "GFLOP/s = 2 x MACs / median time", str(b))
+    check(close(b["images_per_s"], 1e3 / b["median_ms"]), "images/s = 1000 / median ms", str(b))
+    check(b["peak_gflops_1"] > 0 and b["peak_isa"] and
+          close(b["peak_pct"], 100 * b["gflops"] / b["peak_gflops_all"]),
+          "% of peak = GFLOP/s / the measured FMA peak", str(b))
+    check(b["rss_mb"] > 0 and b["kernel_isa"] not in ("", "?"), "peak RSS and kernel ISA reported",
+          str(b))
+
+p, b = bench_json("--threads", "2", "--batch", "2", "--per-op")
+check(p.returncode == 0 and b is not None, "bench --threads 2 --batch 2 --per-op runs",
+      p.stdout + p.stderr)
+if b:
+    check(b["threads"] == 2 and b["batch"] == 2 and close(b["images_per_s"], 2e3 / b["median_ms"])
+          and close(b["gflops"], 2 * b["macs"] * 2 / (b["median_ms"] * 1e6)),
+          "a batch of 2 counts two images per run", str(b))
+    check(b["peak_gflops_all"] > b["peak_gflops_1"] * 1.2 and
+          close(b["peak_gflops_per_thread"], b["peak_gflops_all"] / 2),
+          "the 2-thread peak is measured on two threads at once", str(b))
+    ops = b.get("ops", [])
+    op_sum = sum(o["ms"] for o in ops)
+    check(len(ops) == n_food11_ops and all(o["type"] and o["kernel"] for o in ops),
+          "--per-op times every op and names its kernel", str(ops[:3]))
+    # The profiled runs are separate from the timed ones: same work, so the same magnitude.
+    check(0.2 * b["median_ms"] < op_sum < 5 * b["median_ms"],
+          f"per-op times sum to about a run ({op_sum:.2f} ms vs median {b['median_ms']:.2f})")
+    convs = [o for o in ops if o["type"] == "conv2d"]
+    check(convs and all(o["macs"] > 0 and close(o["gflops"], 4 * o["macs"] / (o["ms"] * 1e6))
+                        for o in convs if o["ms"] > 0), "per-op GFLOP/s = 2 x MACs x batch / ms")
+
+p, b = bench_json("--isa", "scalar")
+check(p.returncode == 0 and b and b["kernel_isa"] == "scalar", "--isa scalar forces the scalar "
+      "kernels", p.stdout + p.stderr)
+p = morsel("bench", "--model", FOOD11, "--runs", "5", "--isa", "no-such-isa")
+check(p.returncode == 1 and p.stderr.strip(), "an unknown --isa is refused", p.stderr)
+
+p = morsel("bench", "--model", FOOD11, "--runs", "5", "--warmup", "1", "--per-op")
+check(p.returncode == 0 and all(k in p.stdout for k in ("median_ms", "p90_ms", "peak_gflops_1",
+      "rss_mb", "op type", "layer (Keras)")), "bench prints its table, op types and top layers",
+      p.stdout + p.stderr)
 print(p.stdout)
+
+for flag, value in (("--threads", "0"), ("--threads", "two"), ("--threads", "100000"),
+                    ("--batch", "0"), ("--batch", "-3"), ("--runs", "0"), ("--runs", "5x"),
+                    ("--warmup", "-1")):
+    refuses(f"bench refuses {flag} {value}", ("bench", "--model", FOOD11, flag, value),
+            f"{flag} wants an integer")
+refuses("bench refuses a flag without its value", ("bench", "--model", FOOD11, "--threads"),
+        "usage")
 
 # the shipped default model: made by setup.sh from the nsfwjs npm package
 if not os.path.exists(DEFAULT):
