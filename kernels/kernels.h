@@ -1,6 +1,7 @@
-/* Kernels: one op per file pair. Each op has a portable scalar reference (`*_ref`) and may have
- * SIMD variants; morsel_kernels_select() fills the dispatch table once, at model load, from CPU
- * detection. Kernels trust their inputs: the loader has validated every shape and attribute.
+/* The scalar reference kernels (kernels/ref/): portable, whole-op, and the oracles every SIMD
+ * variant (microkernels.h) is tested against. The op registry (lib/ops/) falls back to them
+ * where no variant exists. Kernels trust their inputs: the loader has validated every shape
+ * and attribute.
  *
  * Layout: activations are NHWC without the batch axis ([H, W, C] row-major, C fastest).
  * Weights are in Keras order (conv HWIO, depthwise [KH,KW,C,M], dense [Cin,Cout]). */
@@ -97,18 +98,5 @@ void mk_resize_ref(int method, int in_h, int in_w, int c, int out_h, int out_w, 
 /* y [out_h,out_w,c] = x[top:top+out_h, left:left+out_w, :] of x [in_h,in_w,c]. */
 void mk_crop_ref(int in_w, int c, int top, int left, int out_h, int out_w, const float *x,
                  float *y);
-
-typedef struct mk_kernels {
-    const char *isa; /* "scalar", "avx2", ... for `morsel info` and benchmarks */
-    mk_conv2d_fn conv2d;
-    mk_depthwise_fn depthwise;
-    mk_dense_fn dense;
-    mk_affine_fn affine;
-    mk_pool_fn avgpool;
-    mk_pool_fn maxpool;
-} mk_kernels;
-
-/* Fills the table with the best variants this CPU runs. Always succeeds (scalar fallback). */
-void mk_kernels_select(mk_kernels *k);
 
 #endif

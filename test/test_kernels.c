@@ -60,7 +60,6 @@ typedef struct suite {
     int passed, failed;
     int n_stats;
     op_stat stats[32];
-    mk_kernels k;
 } suite;
 
 static op_stat *stat_for(suite *t, const char *op)
@@ -460,12 +459,6 @@ static void test_conv(suite *t, rng *r, conv_case c)
         yd[i] = y_direct[i], tol2[i] = 2.0 * tol[i];
     check(t, "conv2d ref~dir", desc, y_blas, yd, tol2, ny);
 
-    if (t->k.conv2d != mk_conv2d_ref) {
-        float *y_sel = out_buf(ny);
-        t->k.conv2d(&g, x, w, b, &c.act, y_sel, scratch);
-        check(t, t->k.isa, desc, y_sel, ref, tol, ny);
-        free(y_sel);
-    }
     free(x), free(w), free(b), free(s), free(d), free(ref), free(tol), free(scratch);
     free(y_blas), free(y_direct), free(yd), free(tol2);
 }
@@ -566,12 +559,6 @@ static void test_depthwise(suite *t, rng *r, conv_case c, int mult)
     float *y = out_buf(ny);
     mk_depthwise_ref(&g, mult, x, w, b, &c.act, y);
     check(t, "depthwise_ref", desc, y, ref, tol, ny);
-    if (t->k.depthwise != mk_depthwise_ref) {
-        float *y_sel = out_buf(ny);
-        t->k.depthwise(&g, mult, x, w, b, &c.act, y_sel);
-        check(t, t->k.isa, desc, y_sel, ref, tol, ny);
-        free(y_sel);
-    }
     free(x), free(w), free(b), free(s), free(d), free(ref), free(tol), free(y);
 }
 
@@ -660,12 +647,6 @@ static void test_dense(suite *t, rng *r, int rows, int cin, int cout, int bias, 
     float *y = out_buf(ny);
     mk_dense_ref(rows, cin, cout, x, w, b, &a, y);
     check(t, "dense_ref", desc, y, ref, tol, ny);
-    if (t->k.dense != mk_dense_ref) {
-        float *y_sel = out_buf(ny);
-        t->k.dense(rows, cin, cout, x, w, b, &a, y_sel);
-        check(t, t->k.isa, desc, y_sel, ref, tol, ny);
-        free(y_sel);
-    }
     free(x), free(w), free(b), free(s), free(d), free(ref), free(tol), free(y);
 }
 
@@ -706,12 +687,6 @@ static void test_affine(suite *t, rng *r, size_t pixels, int c, mk_activation a,
         mk_affine_ref(n, c, x, scale, shift, &a, y);
     }
     check(t, "affine_ref", desc, y, ref, tol, n);
-    if (t->k.affine != mk_affine_ref) {
-        float *y_sel = out_buf(n);
-        t->k.affine(n, c, x, scale, shift, &a, y_sel);
-        check(t, t->k.isa, desc, y_sel, ref, tol, n);
-        free(y_sel);
-    }
     free(x), free(scale), free(shift), free(s), free(d), free(ref), free(tol), free(y);
 }
 
@@ -1048,15 +1023,8 @@ static void test_pool(suite *t, rng *r, conv_case c, int is_max)
     describe(desc, sizeof desc, &c, &g, "");
     float *y = out_buf(ny);
     mk_pool_fn ref_fn = is_max ? mk_maxpool_ref : mk_avgpool_ref;
-    mk_pool_fn sel_fn = is_max ? t->k.maxpool : t->k.avgpool;
     ref_fn(&g, x, y);
     check(t, is_max ? "maxpool_ref" : "avgpool_ref", desc, y, s, is_max ? NULL : d, ny);
-    if (sel_fn != ref_fn) {
-        float *y_sel = out_buf(ny);
-        sel_fn(&g, x, y_sel);
-        check(t, t->k.isa, desc, y_sel, s, is_max ? NULL : d, ny);
-        free(y_sel);
-    }
     free(x), free(s), free(d), free(y);
 }
 
@@ -1153,28 +1121,12 @@ static void test_pools(suite *t, rng *r)
     test_global(t, r, 13, 11, 300, 0.0f, 1);
 }
 
-/* ---- dispatch ------------------------------------------------------------------------------ */
-
-static void test_dispatch(suite *t)
-{
-    mk_kernels k;
-    memset(&k, 0, sizeof k);
-    mk_kernels_select(&k);
-    int ok = k.isa && k.isa[0] && k.conv2d && k.depthwise && k.dense && k.affine &&
-             k.avgpool && k.maxpool;
-    char detail[64];
-    snprintf(detail, sizeof detail, "isa \"%s\"", k.isa ? k.isa : "(null)");
-    record(t, ok, "kernels_select", "fills every entry", detail);
-    t->k = k;
-}
-
 int main(void)
 {
     suite t;
     memset(&t, 0, sizeof t);
     rng r = {0x6d6f7273656c2121ull};
 
-    test_dispatch(&t);
     test_activations(&t, &r);
     test_convs(&t, &r);
     test_depthwises(&t, &r);

@@ -8,11 +8,16 @@
 
 #include "image.h"
 #include "model.h"
+#include "pool.h"
 
 struct morsel_context {
     const morsel_model *model;
     uint8_t *arena;
-    float *scratch;
+    float *scratch;           /* one block of model->scratch_floats per thread */
+    int threads;              /* threads per inference: 1, or the pool's size */
+    morsel_pool *pool;        /* NULL when threads == 1 */
+    int owns_pool;
+    double *op_ms;            /* per-op times of the last run, when profiling */
     mi_buffer pixels;         /* decoded image, grown only for a larger image */
     mi_buffer encoded;        /* file bytes for classify_file, likewise */
     float *pp_scratch;        /* resize intermediates, grown likewise */
@@ -33,6 +38,109 @@ static float *tensor_ptr(morsel_context *ctx, uint32_t t)
     return (float *)(void *)(ctx->arena + ctx->model->tensors[t].arena_offset);
 }
 
+typedef struct infer_job {
+    morsel_context *c;
+    mf_barrier *barrier;
+} infer_job;
+
+static void infer_thread(void *arg, int ith, int nth)
+{
+    infer_job *j = arg;
+    mf_execute(j->c->model, j->c->arena, j->c->scratch, ith, nth, j->barrier, j->c->op_ms);
+}
+
+/* One forward pass over the input tensor already in the arena. */
+static void infer(morsel_context *c)
+{
+    if (c->threads == 1) {
+        mf_execute(c->model, c->arena, c->scratch, 0, 1, NULL, c->op_ms);
+        return;
+    }
+    infer_job j = {c, mf_pool_barrier(c->pool)};
+    mf_pool_run(c->pool, infer_thread, &j);
+}
+
+/* Scratch for n threads; on failure the context keeps what it had. */
+static morsel_status size_scratch(morsel_context *c, int n, morsel_error *err)
+{
+    size_t floats = c->model->scratch_floats * (size_t)n;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, floats ? floats * sizeof(float) : 64) != 0)
+        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for %d threads' scratch", n);
+    free(c->scratch);
+    c->scratch = p;
+    return MORSEL_OK;
+}
+
+static void drop_pool(morsel_context *c)
+{
+    if (c->owns_pool)
+        morsel_pool_destroy(c->pool);
+    c->pool = NULL;
+    c->owns_pool = 0;
+    c->threads = 1;
+}
+
+morsel_status morsel_context_set_pool(morsel_context *c, morsel_pool *pool, morsel_error *err)
+{
+    if (!c)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context");
+    int n = pool ? mf_pool_size(pool) : 1;
+    morsel_status s = size_scratch(c, n, err);
+    if (s)
+        return s;
+    drop_pool(c);
+    c->pool = n > 1 ? pool : NULL;
+    c->threads = n;
+    return MORSEL_OK;
+}
+
+morsel_status morsel_context_set_threads(morsel_context *c, int n_threads, morsel_error *err)
+{
+    if (!c)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context");
+    if (n_threads < 1 || n_threads > 256)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "thread count %d is not in 1..256",
+                           n_threads);
+    if (n_threads == 1)
+        return morsel_context_set_pool(c, NULL, err);
+    morsel_pool *p = NULL;
+    morsel_status s = morsel_pool_create(n_threads, &p, err);
+    if (!s)
+        s = morsel_context_set_pool(c, p, err);
+    if (s) {
+        morsel_pool_destroy(p);
+        return s;
+    }
+    c->owns_pool = 1;
+    return MORSEL_OK;
+}
+
+morsel_status morsel_context_set_profiling(morsel_context *c, int on, morsel_error *err)
+{
+    if (!c)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context");
+    if (!on) {
+        free(c->op_ms);
+        c->op_ms = NULL;
+        return MORSEL_OK;
+    }
+    if (!c->op_ms && !(c->op_ms = calloc(c->model->n_ops, sizeof *c->op_ms)))
+        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
+    return MORSEL_OK;
+}
+
+morsel_status morsel_context_get_op_times(const morsel_context *c, double *ms, int n,
+                                          morsel_error *err)
+{
+    if (!c || !ms || n < 0 || (uint32_t)n > c->model->n_ops)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL argument or n out of range");
+    if (!c->op_ms)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "profiling is off for this context");
+    memcpy(ms, c->op_ms, (size_t)n * sizeof *ms);
+    return MORSEL_OK;
+}
+
 morsel_status morsel_context_create(const morsel_model *model, morsel_context **out,
                                     morsel_error *err)
 {
@@ -43,6 +151,7 @@ morsel_status morsel_context_create(const morsel_model *model, morsel_context **
     if (!c)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
     c->model = model;
+    c->threads = 1;
     void *arena = NULL, *scratch = NULL;
     int bad = posix_memalign(&arena, 64, model->arena_bytes ? model->arena_bytes : 64) ||
               posix_memalign(&scratch, 64, model->scratch_floats ? model->scratch_floats * 4 : 64);
@@ -63,6 +172,8 @@ void morsel_context_destroy(morsel_context *c)
 {
     if (!c)
         return;
+    drop_pool(c);
+    free(c->op_ms);
     free(c->arena);
     free(c->scratch);
     free(c->pp_scratch);
@@ -109,13 +220,19 @@ morsel_status morsel_run(morsel_context *c, const float *input, size_t n_in, mor
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "unknown output selector %d", (int)which);
     if (ot == MF_NO_TENSOR)
         return morsel_fail(err, MORSEL_ERR_UNSUPPORTED, "this model has no pre-softmax logits");
-    if (n_in != m->tensors[m->input].count || n_out != m->tensors[ot].count)
+    size_t in1 = m->tensors[m->input].count, out1 = m->tensors[ot].count;
+    size_t batch = n_in / in1;
+    if (batch < 1 || n_in != batch * in1 || n_out != batch * out1)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT,
-                           "input has %zu values (model wants %zu), output %zu (model gives %zu)",
-                           n_in, m->tensors[m->input].count, n_out, m->tensors[ot].count);
-    memcpy(tensor_ptr(c, m->input), input, n_in * sizeof *input);
-    mf_execute(m, c->arena, c->scratch);
-    memcpy(output, tensor_ptr(c, ot), n_out * sizeof *output);
+                           "input has %zu values and output %zu; the model takes N x %zu and "
+                           "gives N x %zu", n_in, n_out, in1, out1);
+    /* A batch runs image by image: the arena is planned for one, and at batch 1 the
+     * kernels are already split over the context's threads. */
+    for (size_t i = 0; i < batch; i++) {
+        memcpy(tensor_ptr(c, m->input), input + i * in1, in1 * sizeof *input);
+        infer(c);
+        memcpy(output + i * out1, tensor_ptr(c, ot), out1 * sizeof *output);
+    }
     return MORSEL_OK;
 }
 
@@ -127,7 +244,7 @@ morsel_status morsel_selftest(morsel_context *c, float *max_abs_diff, morsel_err
     if (!m->st_input)
         return morsel_fail(err, MORSEL_ERR_UNSUPPORTED, "the model file has no self-test vector");
     memcpy(tensor_ptr(c, m->input), m->st_input, m->tensors[m->input].count * sizeof(float));
-    mf_execute(m, c->arena, c->scratch);
+    infer(c);
     const float *y = tensor_ptr(c, m->output);
     float worst = 0.0f;
     for (size_t i = 0; i < m->tensors[m->output].count; i++) {
@@ -194,7 +311,7 @@ morsel_status morsel_classify_rgb(morsel_context *c, const uint8_t *rgb, int wid
     if (s)
         return s;
     double t1 = now_ms();
-    mf_execute(m, c->arena, c->scratch);
+    infer(c);
     double t2 = now_ms();
     top_k(m, tensor_ptr(c, m->output), m->tensors[m->output].count, k, top, n_top);
     if (timings) {

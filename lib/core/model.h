@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "isa.h"
 #include "kernels.h"
 #include "morsel.h"
 
@@ -47,8 +48,26 @@ typedef struct mf_tensor {
     int first_use, last_use; /* op indices, for the memory plan */
 } mf_tensor;
 
+struct mf_op_def;
+
+/* The variant an op chose in prepare; which fields are set depends on the op. */
+typedef struct mf_variant {
+    mk_dwconv_fn dwconv;
+    mk_gemm_fn gemm;
+    mk_conv_fn conv;
+    mk_pool_range_fn pool;
+    mk_gpool_fn gpool;
+    mk_add_fn add;
+    mk_multiply_fn multiply;
+    mk_affine_range_fn affine;
+    mk_act_fn act;       /* the tail activation (tact), vector form; NULL: reference */
+    mk_softmax_fn softmax;
+    int gemm_nr;         /* panel width of the packed weights */
+} mf_variant;
+
 typedef struct mf_op {
     uint32_t type;
+    const struct mf_op_def *def;
     const char *name, *class_name;
     mk_activation act;
     uint32_t n_in;
@@ -57,7 +76,17 @@ typedef struct mf_op {
     int32_t iattr[12];
     float fattr[4];
     mk_window win;       /* conv/depthwise/pool geometry, derived at validation */
-    size_t scratch;      /* floats of kernel scratch this op needs */
+    size_t scratch;      /* floats of kernel scratch this op needs, per thread */
+    uint64_t macs;       /* multiply-accumulates per inference */
+    /* Chosen in prepare. */
+    mf_variant v;
+    mk_activation kact;  /* what the SIMD kernel fuses (LINEAR or the clamp family) */
+    mk_activation tact;  /* what runs after it over the same range (LINEAR: nothing) */
+    float *packed;       /* weights packed at load; owned by the model */
+    size_t act_ch;       /* rows of the output's last axis, for a softmax tact */
+    int serial;          /* runs whole on thread 0 (reference kernels, softmax) */
+    int folded;          /* a zero PAD merged into the conv that reads it: skipped */
+    char kernel[48];     /* e.g. "f32_dwconv3x3_s2_avx512", for morsel info */
 } mf_op;
 
 struct morsel_model {
@@ -84,9 +113,9 @@ struct morsel_model {
     float st_tolerance;
 
     size_t arena_bytes;   /* planned at load */
-    size_t scratch_floats;
+    size_t scratch_floats; /* per thread */
     uint64_t n_params;
-    mk_kernels kernels;
+    mf_isa_kernels isa;
 };
 
 /* Parses and validates the file image (already in memory). Fills everything but the plan. */
@@ -98,8 +127,18 @@ morsel_status mf_validate_ops(morsel_model *m, morsel_error *err);
 /* Assigns arena offsets to activations by liveness; sets arena_bytes and scratch_floats. */
 morsel_status mf_plan(morsel_model *m, morsel_error *err);
 
-/* Runs every op; arena and scratch are the context's. The input tensor must already be filled. */
-void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch);
+/* Chooses every op's kernel variant for m->isa and packs weights (after validation). */
+morsel_status mf_prepare(morsel_model *m, morsel_error *err);
+
+/* Merges each zero PAD that feeds only a conv/depthwise into that op's window. */
+void mf_fold_pads(morsel_model *m);
+
+/* Thread ith of nth runs every op, meeting the others at a barrier after each one (ggml's
+ * ith/nth scheme: one dispatch per inference, not per op). `barrier` is NULL when nth == 1.
+ * op_ms, when non-NULL (thread 0 only writes it), receives each op's wall time. */
+struct mf_barrier;
+void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
+                struct mf_barrier *barrier, double *op_ms);
 
 const char *mf_op_type_name(uint32_t type);
 const char *mf_activation_name(const mk_activation *a);

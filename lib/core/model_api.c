@@ -1,6 +1,7 @@
 /* Opening and describing models: file -> validated model -> planned graph. */
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +11,25 @@
 
 #include "model.h"
 
-static morsel_status finish_open(morsel_model *m, morsel_model **out, morsel_error *err)
+/* file image -> validated graph -> kernels chosen and weights packed -> memory plan. */
+static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt,
+                                 morsel_model **out, morsel_error *err)
 {
+    const char *isa = opt && opt->struct_size >= offsetof(morsel_open_options, isa) +
+                                                     sizeof opt->isa
+                          ? opt->isa
+                          : NULL;
     morsel_status s;
-    if ((s = mf_parse(m, err)) || (s = mf_validate_ops(m, err)) || (s = mf_plan(m, err))) {
+    if ((s = mf_parse(m, err)) || (s = mf_validate_ops(m, err)) ||
+        (s = mf_isa_select(isa, &m->isa, err))) {
         morsel_model_close(m);
         return s;
     }
-    mk_kernels_select(&m->kernels);
+    mf_fold_pads(m);
+    if ((s = mf_prepare(m, err)) || (s = mf_plan(m, err))) {
+        morsel_model_close(m);
+        return s;
+    }
     *out = m;
     return MORSEL_OK;
 }
@@ -46,10 +58,16 @@ morsel_status morsel_model_open_memory(const void *data, size_t size, morsel_mod
         m->owned = copy;
     }
     m->size = size;
-    return finish_open(m, out, err);
+    return finish_open(m, NULL, out, err);
 }
 
 morsel_status morsel_model_open_file(const char *path, morsel_model **out, morsel_error *err)
+{
+    return morsel_model_open_file_ex(path, NULL, out, err);
+}
+
+morsel_status morsel_model_open_file_ex(const char *path, const morsel_open_options *opt,
+                                        morsel_model **out, morsel_error *err)
 {
     if (!path || !out)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "model path or output pointer is NULL");
@@ -84,7 +102,7 @@ morsel_status morsel_model_open_file(const char *path, morsel_model **out, morse
         m->base = (const uint8_t *)"";
     }
     close(fd);
-    morsel_status s = finish_open(m, out, err);
+    morsel_status s = finish_open(m, opt, out, err);
     return morsel_prefix(err, s, path);
 }
 
@@ -97,6 +115,8 @@ void morsel_model_close(morsel_model *m)
     else
         free(m->owned);
     free(m->tensors);
+    for (uint32_t i = 0; m->ops && i < m->n_ops; i++)
+        free(m->ops[i].packed);
     free(m->ops);
     free(m->labels);
     free(m);
@@ -118,7 +138,7 @@ morsel_status morsel_model_get_info(const morsel_model *m, morsel_model_info *in
         .preprocess = m->preprocess, .name = m->name, .source = m->source,
         .keras_version = m->keras_version, .exporter_version = m->exporter_version,
         .source_format = m->source_format, .license = m->license,
-        .isa = m->kernels.isa};
+        .isa = m->isa.name};
     return MORSEL_OK;
 }
 
@@ -137,7 +157,8 @@ morsel_status morsel_model_get_op(const morsel_model *m, int i, morsel_op_info *
     const mf_tensor *y = &m->tensors[op->out];
     *info = (morsel_op_info){.type = mf_op_type_name(op->type),
                              .activation = mf_activation_name(&op->act), .name = op->name,
-                             .class_name = op->class_name, .out_rank = (int)y->rank};
+                             .class_name = op->class_name, .out_rank = (int)y->rank,
+                             .kernel = op->kernel, .macs = op->macs};
     for (uint32_t d = 0; d < 4; d++)
         info->out_dims[d] = (int)y->dims[d];
     for (uint32_t j = 0; j < op->n_in; j++)

@@ -42,6 +42,8 @@ static void liveness(morsel_model *m)
     m->tensors[m->input].last_use = 0;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         const mf_op *op = &m->ops[i];
+        if (op->folded) /* its reader reads its input instead */
+            continue;
         m->tensors[op->out].first_use = (int)i;
         if (m->tensors[op->out].last_use < (int)i)
             m->tensors[op->out].last_use = (int)i;
@@ -101,6 +103,8 @@ morsel_status mf_plan(morsel_model *m, morsel_error *err)
     for (uint32_t i = 0; i < m->n_ops; i++)
         if (m->ops[i].scratch > m->scratch_floats)
             m->scratch_floats = m->ops[i].scratch;
+    /* Each thread's block starts on a 64-byte boundary. */
+    m->scratch_floats = (m->scratch_floats + 15) / 16 * 16;
     free(ids);
     free(done);
     /* A file may be well-formed yet ask for absurd memory; refuse before any context tries. */

@@ -1,0 +1,169 @@
+/* f32 GEMM, AVX-512: y[m, n] = act(b[n] + sum_k x[m, k] W[k, n]) over a row x column range.
+ *
+ * W is packed at load into 32-column panels (gemm_pack.c). The microkernel keeps an MR x 32
+ * tile of y in 28 zmm accumulators for a whole block of k: per k it loads one panel row (two
+ * zmm) and broadcasts MR values of x, so 2 + MR loads feed 2 * MR FMAs and the loop is
+ * FMA-bound even with x and the panel streaming from L2. The bias seeds the accumulators and
+ * the clamp activation runs in registers before the tile's store.
+ *
+ * Blocking: rows in blocks whose x and y rows stay in L2 while every panel of the range passes
+ * over them; a long K in blocks of about KC, so that block can hold many rows (then each weight
+ * panel is streamed from memory once per row block, not once per tile). Between k blocks the
+ * tile is parked in y: float to float, so the FMA chain is the same as without blocking.
+ *
+ * Every y element is the same FMA chain over k = 0..K-1 whichever tile shape and range
+ * computes it, so sub-ranges of rows and panels compose bit-exactly to the full-range result. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "gemm_pack.h"
+#include "microkernels.h"
+
+#define NR MK_GEMM_NR_AVX512
+#define MR 14
+#define KC 512
+#define BLOCK_FLOATS (1 << 16) /* x and y rows of a row block: 256 KB */
+
+size_t mk_f32_gemm_pack_floats_avx512(int K, int N)
+{
+    return mk_gemm_panels_floats(K, N, NR);
+}
+
+void mk_f32_gemm_pack_avx512(int K, int N, const float *w, float *packed)
+{
+    mk_gemm_pack_panels(K, N, NR, w, packed);
+}
+
+typedef struct epilogue {
+    int relu, leaky;
+    __m512 alpha, hi;
+} epilogue;
+
+/* As relu() in kernels/ref/activation.c: min(max(v,0) + alpha*min(v,0), max), the product and
+ * sum rounded separately as the reference does. */
+static inline __m512 activate(__m512 v, const epilogue *e)
+{
+    if (!e->relu)
+        return v;
+    __m512 z = _mm512_setzero_ps();
+    __m512 p = _mm512_max_ps(v, z);
+    if (e->leaky)
+        p = _mm512_add_ps(p, _mm512_mul_ps(e->alpha, _mm512_min_ps(v, z)));
+    return _mm512_min_ps(p, e->hi);
+}
+
+/* One tile: mr rows x (16 * nv) columns, `full` when all 32 columns are live (no masks). mr,
+ * nv and full are constants in each instantiation. The rows are spelled out by macro rather
+ * than as a loop over an accumulator array, which compilers do not reliably unroll and then
+ * keep in memory; rows >= mr fold away. Masked-off lanes are never read or written. */
+#define ALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#define LOAD1(src, m) (full ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(m, src))
+#define STORE1(dst, m, v) (full ? _mm512_storeu_ps(dst, v) : _mm512_mask_storeu_ps(dst, m, v))
+#define DECLARE(r)                                                                             \
+    __m512 c##r##a = b0, c##r##b = b1;                                                         \
+    if ((r) < mr && resume) {                                                                  \
+        c##r##a = LOAD1(y + (r) * ldy, lo);                                                    \
+        if (nv == 2)                                                                           \
+            c##r##b = LOAD1(y + (r) * ldy + 16, hi);                                           \
+    }
+#define STEP(r)                                                                                \
+    if ((r) < mr) {                                                                            \
+        __m512 a = _mm512_set1_ps(xk[(r) * ldx]);                                              \
+        c##r##a = _mm512_fmadd_ps(a, w0, c##r##a);                                             \
+        if (nv == 2)                                                                           \
+            c##r##b = _mm512_fmadd_ps(a, w1, c##r##b);                                         \
+    }
+#define STORE(r)                                                                               \
+    if ((r) < mr) {                                                                            \
+        STORE1(y + (r) * ldy, lo, activate(c##r##a, e));                                       \
+        if (nv == 2)                                                                           \
+            STORE1(y + (r) * ldy + 16, hi, activate(c##r##b, e));                              \
+    }
+
+static inline __attribute__((always_inline)) void
+tile(const int mr, const int nv, const int full, int K, const float *x, size_t ldx,
+     const float *p, const float *b, float *y, size_t ldy, __mmask16 lo, __mmask16 hi,
+     const epilogue *e, int resume)
+{
+    __m512 b0 = b ? LOAD1(b, lo) : _mm512_setzero_ps();
+    __m512 b1 = b && nv == 2 ? LOAD1(b + 16, hi) : _mm512_setzero_ps();
+    ALL_ROWS(DECLARE)
+    const float *xk = x;
+    for (int k = 0; k < K; k++, p += NR, xk++) {
+        __m512 w0 = _mm512_load_ps(p);
+        __m512 w1 = nv == 2 ? _mm512_load_ps(p + 16) : w0;
+        ALL_ROWS(STEP)
+    }
+    ALL_ROWS(STORE)
+}
+
+/* A row tail of up to 13 rows runs as 8 + 4 + 2 + 1 blocks: five tile heights, not 14. */
+static int tile_rows(int left)
+{
+    return left >= MR ? MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+}
+
+#define TILE_ARGS K, x, ldx, p, b, y, ldy, lo, hi, e, resume
+#define BY_ROWS(nv, full)                                                                      \
+    switch (mr) {                                                                              \
+    case MR: tile(MR, nv, full, TILE_ARGS); return;                                            \
+    case 8: tile(8, nv, full, TILE_ARGS); return;                                              \
+    case 4: tile(4, nv, full, TILE_ARGS); return;                                              \
+    case 2: tile(2, nv, full, TILE_ARGS); return;                                              \
+    default: tile(1, nv, full, TILE_ARGS); return;                                             \
+    }
+
+/* live: columns of the panel in range. At most 16 (N = 16, or a last panel) skips the zero
+ * half of the panel. */
+static void run_tile(int mr, int live, int K, const float *x, size_t ldx, const float *p,
+                     const float *b, float *y, size_t ldy, __mmask16 lo, __mmask16 hi,
+                     const epilogue *e, int resume)
+{
+    if (live == NR)
+        BY_ROWS(2, 1)
+    if (live > 16)
+        BY_ROWS(2, 0)
+    BY_ROWS(1, 0)
+}
+
+static __mmask16 lanes(int n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+void mk_f32_gemm_avx512(int K, int N, const float *x, size_t ldx, const float *packed,
+                        const float *b, const mk_activation *act, float *y, size_t ldy, int m0,
+                        int m1, int n0, int n1)
+{
+    (void)N;
+    epilogue none = {0, 0, _mm512_setzero_ps(), _mm512_set1_ps(INFINITY)}, e = none;
+    if (act && act->code == MK_ACT_RELU) {
+        e.relu = 1;
+        e.leaky = act->alpha != 0.0f;
+        e.alpha = _mm512_set1_ps(act->alpha);
+        e.hi = _mm512_set1_ps(act->max);
+    }
+    /* Equal k blocks; they depend on K only, so every range splits k the same way. */
+    int nk = (K + KC - 1) / KC, kc = nk > 1 ? (K + nk - 1) / nk : K;
+    int mc = BLOCK_FLOATS / (kc + (n1 - n0));
+    mc = mc < MR ? MR : mc - mc % MR;
+    for (int mb = m0; mb < m1; mb += mc) {
+        int me = m1 - mb < mc ? m1 : mb + mc;
+        for (int k0 = 0; k0 < K; k0 += kc) {
+            int kn = K - k0 < kc ? K - k0 : kc, resume = k0 > 0;
+            const epilogue *ek = k0 + kn == K ? &e : &none;
+            for (int n = n0; n < n1; n += NR) {
+                int live = n1 - n < NR ? n1 - n : NR;
+                const float *p = packed + ((size_t)(n / NR) * (size_t)K + (size_t)k0) * NR;
+                const float *bn = b && !resume ? b + n : NULL;
+                for (int m = mb; m < me;) {
+                    int mr = tile_rows(me - m);
+                    run_tile(mr, live, kn, x + (size_t)m * ldx + (size_t)k0, ldx, p, bn,
+                             y + (size_t)m * ldy + (size_t)n, ldy, lanes(live),
+                             lanes(live - 16), ek, resume);
+                    m += mr;
+                }
+            }
+        }
+    }
+}

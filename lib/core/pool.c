@@ -1,0 +1,181 @@
+/* An explicit pool: the caller decides how many threads exist, and between inferences the
+ * workers sleep on a condition variable. No thread is ever started behind the caller's back. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "pool.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/* ~20-50 us of spinning before sleeping: long enough to cover the imbalance between two
+ * halves of an op, short enough not to matter when a thread is descheduled. */
+#define SPIN_LIMIT 20000
+
+int mf_barrier_init(mf_barrier *b, int n)
+{
+    b->n = n;
+    atomic_init(&b->arrived, 0);
+    atomic_init(&b->phase, 0u);
+    if (pthread_mutex_init(&b->mu, NULL) != 0)
+        return -1;
+    if (pthread_cond_init(&b->cv, NULL) != 0) {
+        pthread_mutex_destroy(&b->mu);
+        return -1;
+    }
+    return 0;
+}
+
+void mf_barrier_destroy(mf_barrier *b)
+{
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+}
+
+void mf_barrier_wait(mf_barrier *b)
+{
+    unsigned phase = atomic_load_explicit(&b->phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) == b->n - 1) {
+        atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
+        pthread_mutex_lock(&b->mu);
+        atomic_store_explicit(&b->phase, phase + 1, memory_order_release);
+        pthread_cond_broadcast(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
+    for (int i = 0; i < SPIN_LIMIT; i++) {
+        if (atomic_load_explicit(&b->phase, memory_order_acquire) != phase)
+            return;
+        CPU_RELAX();
+    }
+    pthread_mutex_lock(&b->mu);
+    while (atomic_load_explicit(&b->phase, memory_order_acquire) == phase)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
+struct morsel_pool {
+    int n;
+    pthread_t *threads;
+    pthread_mutex_t mu, turn;
+    pthread_cond_t start, done;
+    unsigned long generation;
+    int pending, stop, started;
+    mf_pool_fn fn;
+    void *arg;
+    mf_barrier barrier;
+};
+
+typedef struct worker_arg {
+    morsel_pool *p;
+    int ith;
+} worker_arg;
+
+static void *worker(void *a)
+{
+    morsel_pool *p = ((worker_arg *)a)->p;
+    int ith = ((worker_arg *)a)->ith;
+    free(a);
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->stop && p->generation == seen)
+            pthread_cond_wait(&p->start, &p->mu);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = p->generation;
+        mf_pool_fn fn = p->fn;
+        void *arg = p->arg;
+        pthread_mutex_unlock(&p->mu);
+        fn(arg, ith, p->n);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0)
+            pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+morsel_status morsel_pool_create(int n_threads, morsel_pool **out, morsel_error *err)
+{
+    if (!out)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "output pointer is NULL");
+    *out = NULL;
+    if (n_threads < 1 || n_threads > 256)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "thread count %d is not in 1..256",
+                           n_threads);
+    morsel_pool *p = calloc(1, sizeof *p);
+    if (!p || !(p->threads = calloc((size_t)n_threads, sizeof *p->threads))) {
+        free(p);
+        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
+    }
+    p->n = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->turn, NULL);
+    pthread_cond_init(&p->start, NULL);
+    pthread_cond_init(&p->done, NULL);
+    mf_barrier_init(&p->barrier, n_threads);
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (a)
+            *a = (worker_arg){p, i};
+        if (!a || pthread_create(&p->threads[i], NULL, worker, a) != 0) {
+            free(a);
+            morsel_pool_destroy(p);
+            return morsel_fail(err, MORSEL_ERR_NOMEM, "cannot start thread %d of %d", i + 1,
+                               n_threads);
+        }
+        p->started = i;
+    }
+    *out = p;
+    return MORSEL_OK;
+}
+
+void morsel_pool_destroy(morsel_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i <= p->started; i++)
+        pthread_join(p->threads[i], NULL);
+    mf_barrier_destroy(&p->barrier);
+    pthread_cond_destroy(&p->start);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->turn);
+    free(p->threads);
+    free(p);
+}
+
+void mf_pool_run(morsel_pool *p, mf_pool_fn fn, void *arg)
+{
+    pthread_mutex_lock(&p->turn);
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->pending = p->n - 1;
+    p->generation++;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    fn(arg, 0, p->n);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->turn);
+}
+
+int mf_pool_size(const morsel_pool *p) { return p->n; }
+
+mf_barrier *mf_pool_barrier(morsel_pool *p) { return &p->barrier; }

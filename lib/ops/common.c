@@ -1,0 +1,138 @@
+/* What the op files share: failure messages, window geometry, the activation split between a
+ * SIMD kernel and its tail, GEMM packing and the GEMM work split. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+morsel_status mf_op_fail(morsel_error *err, const mf_op *op, const char *what)
+{
+    return morsel_fail(err, MORSEL_ERR_FORMAT, "corrupt model file: op '%s' (%s, %s): %s",
+                       op->name, op->class_name, mf_op_type_name(op->type), what);
+}
+
+morsel_status mf_check_out(const mf_op *op, const mf_tensor *y, uint32_t rank,
+                           const uint32_t *dims, morsel_error *err)
+{
+    if (y->rank != rank)
+        return mf_op_fail(err, op, "stored output rank differs from the computed one");
+    for (uint32_t i = 0; i < rank; i++)
+        if (y->dims[i] != dims[i])
+            return mf_op_fail(err, op, "stored output shape differs from the computed one");
+    return MORSEL_OK;
+}
+
+/* iattr of CONV2D, DEPTHWISE_CONV2D, AVG_POOL and MAX_POOL (weights/FORMAT.md). */
+enum { A_KH, A_KW, A_SH, A_SW, A_PAD_T, A_PAD_B, A_PAD_L, A_PAD_R, A_DIL_H, A_DIL_W };
+
+morsel_status mf_window(const mf_op *op, const mf_tensor *x, int is_pool, mk_window *g,
+                        morsel_error *err)
+{
+    const int32_t *a = op->iattr;
+    if (x->rank != 3)
+        return mf_op_fail(err, op, "input must be [H, W, C]");
+    int dh = is_pool ? 1 : a[A_DIL_H], dw = is_pool ? 1 : a[A_DIL_W];
+    for (int i = A_KH; i <= A_SW; i++)
+        if (a[i] < 1 || a[i] > 4096)
+            return mf_op_fail(err, op, "kernel size or stride out of range");
+    for (int i = A_PAD_T; i <= A_PAD_R; i++)
+        if (a[i] < 0 || a[i] > 4096)
+            return mf_op_fail(err, op, "padding out of range");
+    if (dh < 1 || dw < 1 || dh > 4096 || dw > 4096)
+        return mf_op_fail(err, op, "dilation out of range");
+    long eh = (long)(a[A_KH] - 1) * dh + 1, ew = (long)(a[A_KW] - 1) * dw + 1;
+    long ph = (long)x->dims[0] + a[A_PAD_T] + a[A_PAD_B];
+    long pw = (long)x->dims[1] + a[A_PAD_L] + a[A_PAD_R];
+    if (ph < eh || pw < ew)
+        return mf_op_fail(err, op, "kernel larger than the padded input");
+    /* Every pooling window must hold a real cell (the average divides by their count). */
+    if (is_pool && (a[A_PAD_T] >= a[A_KH] || a[A_PAD_B] >= a[A_KH] || a[A_PAD_L] >= a[A_KW] ||
+                    a[A_PAD_R] >= a[A_KW]))
+        return mf_op_fail(err, op, "pooling padding must be smaller than the window");
+    *g = (mk_window){.in_h = (int)x->dims[0], .in_w = (int)x->dims[1], .in_c = (int)x->dims[2],
+                     .out_h = (int)((ph - eh) / a[A_SH] + 1),
+                     .out_w = (int)((pw - ew) / a[A_SW] + 1), .kh = a[A_KH], .kw = a[A_KW],
+                     .sh = a[A_SH], .sw = a[A_SW], .pad_top = a[A_PAD_T],
+                     .pad_left = a[A_PAD_L], .dh = dh, .dw = dw};
+    return MORSEL_OK;
+}
+
+void mf_split_act(const morsel_model *m, mf_op *op, const mf_isa_kernels *k)
+{
+    static const mk_activation linear = {MK_ACT_LINEAR, 0.0f, 0.0f};
+    const mf_tensor *y = &m->tensors[op->out];
+    op->act_ch = y->dims[y->rank - 1];
+    op->kact = op->tact = linear;
+    if (op->act.code == MK_ACT_RELU)
+        op->kact = op->act;
+    else if (op->act.code != MK_ACT_LINEAR)
+        op->tact = op->act;
+    op->v.act = k->act;
+    op->v.softmax = k->softmax;
+    if (op->act.code == MK_ACT_SOFTMAX)
+        op->serial = 1; /* rows span the whole output; cheap, and always the last layer */
+}
+
+void mf_tail_act(const mf_op *op, float *x, size_t i0, size_t i1)
+{
+    if (op->tact.code == MK_ACT_LINEAR || i0 >= i1)
+        return;
+    if (op->tact.code == MK_ACT_SOFTMAX) {
+        size_t r0 = i0 / op->act_ch, r1 = i1 / op->act_ch;
+        if (op->v.softmax)
+            op->v.softmax(x, op->act_ch, r0, r1);
+        else
+            mk_activation_ref(&op->tact, x + i0, i1 - i0, op->act_ch);
+    } else if (op->v.act) {
+        op->v.act(&op->tact, x, i0, i1);
+    } else {
+        mk_activation_ref(&op->tact, x + i0, i1 - i0, op->act_ch);
+    }
+}
+
+morsel_status mf_pack_gemm(mf_op *op, const mf_isa_kernels *k, int K, int N, const float *w,
+                           morsel_error *err)
+{
+    size_t floats = k->gemm_pack_floats(K, N);
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (floats ? floats : 1) * sizeof(float)) != 0)
+        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory packing the weights of '%s'",
+                           op->name);
+    k->gemm_pack(K, N, w, p);
+    op->packed = p;
+    op->v.gemm = k->gemm;
+    op->v.gemm_nr = k->gemm_nr;
+    return MORSEL_OK;
+}
+
+void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const float *b,
+                 float *y, int ith, int nth)
+{
+    size_t nr = (size_t)op->v.gemm_nr;
+    size_t panels = ((size_t)N + nr - 1) / nr;
+    if (M >= (size_t)nth * 8 || panels < (size_t)nth) {
+        size_t m0, m1;
+        mf_split(M, 1, ith, nth, &m0, &m1);
+        if (m0 >= m1)
+            return;
+        op->v.gemm(K, N, x, (size_t)K, op->packed, b, &op->kact, y, (size_t)N, (int)m0,
+                   (int)m1, 0, N);
+        mf_tail_act(op, y, m0 * (size_t)N, m1 * (size_t)N);
+        return;
+    }
+    size_t n0, n1;
+    mf_split((size_t)N, nr, ith, nth, &n0, &n1);
+    if (n0 >= n1)
+        return;
+    op->v.gemm(K, N, x, (size_t)K, op->packed, b, &op->kact, y, (size_t)N, 0, (int)M, (int)n0,
+               (int)n1);
+    for (size_t r = 0; r < M; r++)
+        mf_tail_act(op, y + r * (size_t)N, n0, n1);
+}
+
+void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k)
+{
+    snprintf(op->kernel, sizeof op->kernel, "%s_%s", base, k->name);
+}

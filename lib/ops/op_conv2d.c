@@ -1,0 +1,110 @@
+/* CONV2D: x [H,W,Cin], W [KH,KW,Cin,Cout] (Keras HWIO), optional bias. TF padding arrives as
+ * explicit pads (the exporter turns 'same' into top/bottom/left/right, extra row bottom/right),
+ * and a ZeroPadding2D in front of the conv is merged into them at load (mf_fold_pads).
+ * Variants: a 1x1 stride-1 unpadded conv is a GEMM on the input as it lies; any other KxK
+ * conv is im2col tiles + the same GEMM; without SIMD, the reference (im2col + OpenBLAS). */
+#include <string.h>
+
+#include "ops.h"
+
+#define MAX_DIM (1u << 24)
+
+/* Shared with DEPTHWISE_CONV2D: the kernel must match the window and the input channels. */
+morsel_status mf_check_conv(morsel_model *m, mf_op *op, morsel_error *err);
+
+morsel_status mf_check_conv(morsel_model *m, mf_op *op, morsel_error *err)
+{
+    const mf_tensor *x = mf_in(m, op, 0), *w = mf_in(m, op, 1);
+    int depthwise = op->type == MF_OP_DEPTHWISE_CONV2D;
+    if (op->n_in < 2 || op->n_in > 3 || !w->is_const || w->rank != 4)
+        return mf_op_fail(err, op, "expects x, a 4-D kernel and an optional bias");
+    morsel_status s = mf_window(op, x, 0, &op->win, err);
+    if (s)
+        return s;
+    if (w->dims[0] != (uint32_t)op->win.kh || w->dims[1] != (uint32_t)op->win.kw ||
+        w->dims[2] != x->dims[2])
+        return mf_op_fail(err, op, "kernel shape does not match the attributes or input channels");
+    uint64_t cout = depthwise ? (uint64_t)w->dims[2] * w->dims[3] : w->dims[3];
+    if (cout > MAX_DIM)
+        return mf_op_fail(err, op, "too many output channels");
+    if (op->n_in == 3) {
+        const mf_tensor *b = mf_in(m, op, 2);
+        if (!b->is_const || b->rank != 1 || b->dims[0] != cout)
+            return mf_op_fail(err, op, "bias must be a constant vector of the output channels");
+    }
+    op->win.out_c = (int)cout;
+    op->macs = (uint64_t)op->win.out_h * (uint64_t)op->win.out_w * cout *
+               (uint64_t)op->win.kh * (uint64_t)op->win.kw * (depthwise ? 1u : x->dims[2]);
+    uint32_t dims[3] = {(uint32_t)op->win.out_h, (uint32_t)op->win.out_w, (uint32_t)cout};
+    return mf_check_out(op, &m->tensors[op->out], 3, dims, err);
+}
+
+static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
+{
+    morsel_status s = mf_check_conv(m, op, err);
+    /* The reference's im2col scratch; prepare replaces it when a SIMD variant runs. */
+    if (!s)
+        op->scratch = mk_conv2d_scratch(&op->win);
+    return s;
+}
+
+static int is_pointwise(const mk_window *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pad_top == 0 &&
+           g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
+}
+
+static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k,
+                             morsel_error *err)
+{
+    const mk_window *g = &op->win;
+    if (!k->gemm || !k->conv || op->act.code == MK_ACT_SOFTMAX) {
+        op->serial = 1;
+        op->scratch = mk_conv2d_scratch(g);
+        strcpy(op->kernel, "ref_conv2d_sgemm");
+        return MORSEL_OK;
+    }
+    mf_split_act(m, op, k);
+    int K = g->kh * g->kw * g->in_c;
+    morsel_status s = mf_pack_gemm(op, k, K, g->out_c, mf_in(m, op, 1)->data, err);
+    if (s)
+        return s;
+    if (is_pointwise(g)) {
+        op->scratch = 0;
+        mf_name_kernel(op, "f32_gemm", k);
+    } else {
+        op->v.conv = k->conv;
+        op->scratch = k->conv_scratch_floats(g);
+        mf_name_kernel(op, "f32_conv_im2col", k);
+    }
+    return MORSEL_OK;
+}
+
+static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
+{
+    const mk_window *g = &op->win;
+    const float *x = mf_src(e, op->in[0]);
+    const float *b = op->n_in > 2 ? mf_src(e, op->in[2]) : NULL;
+    float *y = mf_dst(e, op);
+    if (op->serial && ith > 0)
+        return;
+    if (!op->v.gemm) {
+        mk_conv2d_ref(g, x, mf_src(e, op->in[1]), b, &op->act, y, mf_scratch(e, 0));
+        return;
+    }
+    if (op->serial)
+        nth = 1;
+    size_t pixels = (size_t)g->out_h * (size_t)g->out_w, n = (size_t)g->out_c;
+    if (!op->v.conv) {
+        mf_run_gemm(op, g->in_c, g->out_c, pixels, x, b, y, ith, nth);
+        return;
+    }
+    size_t p0, p1;
+    mf_split(pixels, 16, ith, nth, &p0, &p1);
+    if (p0 >= p1)
+        return;
+    op->v.conv(g, x, op->packed, b, &op->kact, y, mf_scratch(e, ith), (int)p0, (int)p1);
+    mf_tail_act(op, y, p0 * n, p1 * n);
+}
+
+const mf_op_def mf_op_conv2d = {"conv2d", check, prepare, run};

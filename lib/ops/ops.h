@@ -1,0 +1,91 @@
+/* The op registry. Each op type is one entry: check (validate shapes and attributes once, at
+ * load), prepare (choose the kernel variant for this CPU, pack weights, declare scratch) and
+ * run (compute thread ith's share of the op out of nth). TFLite Micro's Init/Prepare/Eval has
+ * the same split. lib/core only walks the graph; everything op-specific lives in op_*.c. */
+#ifndef MORSEL_OPS_H
+#define MORSEL_OPS_H
+
+#include "isa.h"
+#include "model.h"
+
+/* Where a running op finds its tensors and its thread's scratch. */
+typedef struct mf_exec {
+    const morsel_model *m;
+    uint8_t *arena;
+    float *scratch;        /* nth blocks of m->scratch_floats, thread ith uses block ith */
+} mf_exec;
+
+typedef struct mf_op_def {
+    const char *name;
+    morsel_status (*check)(morsel_model *m, mf_op *op, morsel_error *err);
+    /* NULL: nothing to prepare (the op runs its reference kernel on thread 0). */
+    morsel_status (*prepare)(morsel_model *m, mf_op *op, const mf_isa_kernels *k,
+                             morsel_error *err);
+    void (*run)(const mf_exec *e, const mf_op *op, int ith, int nth);
+} mf_op_def;
+
+/* The entry for a file op type, NULL when this build does not know it. */
+const mf_op_def *mf_op_def_for(uint32_t type);
+
+/* ---- helpers shared by the op files ---------------------------------------------------- */
+
+morsel_status mf_op_fail(morsel_error *err, const mf_op *op, const char *what);
+morsel_status mf_check_out(const mf_op *op, const mf_tensor *y, uint32_t rank,
+                           const uint32_t *dims, morsel_error *err);
+
+static inline const mf_tensor *mf_in(const morsel_model *m, const mf_op *op, int i)
+{
+    return &m->tensors[op->in[i]];
+}
+
+static inline const float *mf_src(const mf_exec *e, uint32_t t)
+{
+    const mf_tensor *x = &e->m->tensors[t];
+    return x->is_const ? x->data : (const float *)(const void *)(e->arena + x->arena_offset);
+}
+
+static inline float *mf_dst(const mf_exec *e, const mf_op *op)
+{
+    return (float *)(void *)(e->arena + e->m->tensors[op->out].arena_offset);
+}
+
+static inline float *mf_scratch(const mf_exec *e, int ith)
+{
+    return e->scratch + (size_t)ith * e->m->scratch_floats;
+}
+
+/* Thread ith's share [*b, *e) of n items, in multiples of `grain` (the last share takes the
+ * remainder). Shares differ by at most one grain, so no thread waits long at the barrier. */
+static inline void mf_split(size_t n, size_t grain, int ith, int nth, size_t *b, size_t *e)
+{
+    size_t units = (n + grain - 1) / grain;
+    size_t lo = units * (size_t)ith / (size_t)nth, hi = units * (size_t)(ith + 1) / (size_t)nth;
+    *b = lo * grain < n ? lo * grain : n;
+    *e = hi * grain < n ? hi * grain : n;
+}
+
+/* The activation left to apply after a SIMD kernel that fused op->kact: none (LINEAR) when the
+ * kernel fused it, else the op's own. Applied over x[i0, i1) with the ISA's vector form. */
+void mf_tail_act(const mf_op *op, float *x, size_t i0, size_t i1);
+
+/* Decides which part of op->act a SIMD kernel fuses (the clamp family) and which part
+ * (sigmoid, swish, ...) runs after it; fills op->kact and op->tact. */
+void mf_split_act(const morsel_model *m, mf_op *op, const mf_isa_kernels *k);
+
+/* y[M, N] = x[M, K] W + b through the op's packed GEMM, thread ith's share: rows when there
+ * are enough of them, else column panels (a 7x7 layer has 49 rows, a dense layer 1). */
+void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const float *b,
+                 float *y, int ith, int nth);
+
+/* Packs W [K, N] for the ISA's GEMM into op->packed and points op->v at it. */
+morsel_status mf_pack_gemm(mf_op *op, const mf_isa_kernels *k, int K, int N, const float *w,
+                           morsel_error *err);
+
+/* Windows shared by conv, depthwise and pooling (TF's output-size rule, explicit pads). */
+morsel_status mf_window(const mf_op *op, const mf_tensor *x, int is_pool, mk_window *g,
+                        morsel_error *err);
+
+/* Copies a name "<base>_<isa>" into storage the model owns (op->kernel_name). */
+void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k);
+
+#endif
