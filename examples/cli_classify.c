@@ -31,55 +31,6 @@ static void print_json(const char *path, const morsel_class *top, int n, const m
            t->decode_ms, t->preprocess_ms, t->inference_ms, t->total_ms);
 }
 
-static int parse_filter(const char *s, morsel_resize_filter *f)
-{
-    static const char *const names[] = {"nearest", "bilinear", "bicubic", "lanczos", "box"};
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(s, names[i])) {
-            *f = (morsel_resize_filter)i; /* MORSEL_RESIZE_* are 0..4 in this order */
-            return 0;
-        }
-    return -1;
-}
-
-/* The exporter's --preprocess presets (weights/morsel_exporter/cli.py): input = pixel * scale +
- * offset per channel in model order, computed in double and stored as float as the exporter
- * does. Keeps filter and crop. */
-static int parse_preset(const char *s, morsel_preprocess *pp)
-{
-    static const double caffe_bgr_mean[3] = {103.939, 116.779, 123.68};
-    static const double torch_mean[3] = {0.485, 0.456, 0.406}, torch_std[3] = {0.229, 0.224, 0.225};
-    double scale[3], offset[3];
-    int bgr = 0;
-    for (int c = 0; c < 3; c++) {
-        if (!strcmp(s, "unit")) {
-            scale[c] = 1.0 / 255.0;
-            offset[c] = 0.0;
-        } else if (!strcmp(s, "tf")) {
-            scale[c] = 1.0 / 127.5;
-            offset[c] = -1.0;
-        } else if (!strcmp(s, "caffe")) {
-            scale[c] = 1.0;
-            offset[c] = -caffe_bgr_mean[c];
-            bgr = 1;
-        } else if (!strcmp(s, "torch")) {
-            scale[c] = 1.0 / (255.0 * torch_std[c]);
-            offset[c] = -torch_mean[c] / torch_std[c];
-        } else if (!strcmp(s, "raw")) {
-            scale[c] = 1.0;
-            offset[c] = 0.0;
-        } else {
-            return -1;
-        }
-    }
-    for (int c = 0; c < 3; c++) {
-        pp->scale[c] = (float)scale[c];
-        pp->offset[c] = (float)offset[c];
-    }
-    pp->bgr = bgr;
-    return 0;
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -143,18 +94,17 @@ int cli_classify(int argc, char **argv)
     morsel_resize_filter filter = MORSEL_RESIZE_BILINEAR;
     morsel_preprocess scaled;
     memset(&scaled, 0, sizeof scaled);
-    if (resize && parse_filter(resize, &filter)) {
-        fprintf(stderr, "morsel classify: --resize '%s': expected nearest, bilinear, bicubic, "
-                        "lanczos or box\n", resize);
+    morsel_error perr = {0};
+    if (resize && morsel_resize_filter_parse(resize, &filter, &perr) != MORSEL_OK) {
+        fprintf(stderr, "morsel classify: --resize: %s\n", perr.message);
         return 2;
     }
     if (crop && strcmp(crop, "none") && strcmp(crop, "center")) {
         fprintf(stderr, "morsel classify: --crop '%s': expected none or center\n", crop);
         return 2;
     }
-    if (preset && parse_preset(preset, &scaled)) {
-        fprintf(stderr, "morsel classify: --preprocess '%s': expected unit, tf, caffe, torch or "
-                        "raw\n", preset);
+    if (preset && morsel_preprocess_preset(preset, &scaled, &perr) != MORSEL_OK) {
+        fprintf(stderr, "morsel classify: --preprocess: %s\n", perr.message);
         return 2;
     }
     morsel_model *m = cli_open_model(model_path);

@@ -6,8 +6,8 @@
 
 static const char *filter_name(morsel_resize_filter f)
 {
-    static const char *const names[] = {"nearest", "bilinear", "bicubic", "lanczos", "box"};
-    return (unsigned)f <= MORSEL_RESIZE_BOX ? names[f] : "?";
+    const char *name = morsel_resize_filter_name(f);
+    return name ? name : "?";
 }
 
 static void print_shape(const morsel_op_info *o)

@@ -244,6 +244,21 @@ MORSEL_API morsel_status morsel_preprocess_rgb(const uint8_t *rgb, int width, in
                                     const morsel_preprocess *pp, int dst_w, int dst_h, float *dst,
                                     morsel_error *err);
 
+/* Names of resize filters and preprocessing presets, as the CLI's --resize / --preprocess and
+ * the exporter accept them. */
+/* "nearest", "bilinear", "bicubic", "lanczos", "box" -> *out; MORSEL_ERR_ARGUMENT (the message
+ * lists the names) for anything else. */
+MORSEL_API morsel_status morsel_resize_filter_parse(const char *name, morsel_resize_filter *out,
+                                                    morsel_error *err);
+/* The name morsel_resize_filter_parse accepts for f; NULL when f is not a filter. */
+MORSEL_API const char *morsel_resize_filter_name(morsel_resize_filter f);
+/* Sets pp->scale, pp->offset and pp->bgr to the exporter's preset (keeps filter, center_crop):
+ *   unit  x / 255            tf     x / 127.5 - 1           raw  x
+ *   caffe BGR, x - (103.939, 116.779, 123.68)             torch (x / 255 - mean) / std
+ * MORSEL_ERR_ARGUMENT for another name (pp untouched). */
+MORSEL_API morsel_status morsel_preprocess_preset(const char *name, morsel_preprocess *pp,
+                                                  morsel_error *err);
+
 #ifdef __cplusplus
 }
 #endif

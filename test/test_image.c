@@ -2,9 +2,11 @@
  * preprocessing. Fixtures and Pillow's reference pixels come from gen_image_fixtures.py.
  *
  * usage: test_image FIXTURE_DIR      (FIXTURE_DIR/manifest.txt lists the cases)
+ *        test_image --bench RUNS FILE...  (timings for test/bench/image_bench.py)
  * Prints one line per case and finishes with "N passed, M failed"; exits non-zero on failure.
  */
 #include "image.h"
+#include "resample_kernels.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -693,8 +695,115 @@ static void api_decode_options(tally *t, const char *dir)
     free(data);
 }
 
+/* The names front ends share: every filter name round-trips, presets map the pixel range where
+ * Keras' preprocess_input functions do, and a wrong name is refused with the name in the message
+ * and the output untouched. */
+static void api_presets(tally *t)
+{
+    static const char *const names[] = {"nearest", "bilinear", "bicubic", "lanczos", "box"};
+    morsel_error err;
+    int ok = 1;
+    for (int i = 0; i < 5; i++) {
+        morsel_resize_filter f = (morsel_resize_filter)-1;
+        const char *back = morsel_resize_filter_name((morsel_resize_filter)i);
+        ok &= morsel_resize_filter_parse(names[i], &f, &err) == MORSEL_OK && (int)f == i && back &&
+              !strcmp(back, names[i]);
+    }
+    report(t, ok, "resize filter names parse to MORSEL_RESIZE_* and back");
+    morsel_resize_filter f = MORSEL_RESIZE_BOX;
+    morsel_status st = morsel_resize_filter_parse("Bicubic", &f, &err);
+    report(t, st == MORSEL_ERR_ARGUMENT && f == MORSEL_RESIZE_BOX && strstr(err.message, "Bicubic"),
+           "resize filter 'Bicubic' refused (case matters): %s", err.message);
+    report(t, morsel_resize_filter_name((morsel_resize_filter)5) == NULL,
+           "morsel_resize_filter_name(5) is NULL");
+
+    /* value = pixel * scale + offset at pixel 0 and 255, per output channel */
+    static const struct {
+        const char *name;
+        int bgr;
+        double lo[3], hi[3], tol;
+    } want[] = {
+        {"unit", 0, {0, 0, 0}, {1, 1, 1}, 1e-6},
+        {"tf", 0, {-1, -1, -1}, {1, 1, 1}, 1e-6},
+        {"raw", 0, {0, 0, 0}, {255, 255, 255}, 0},
+        {"caffe", 1, {-103.939, -116.779, -123.68}, {151.061, 138.221, 131.32}, 1e-4},
+        {"torch", 0, {-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225},
+         {0.515 / 0.229, 0.544 / 0.224, 0.594 / 0.225}, 1e-5},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        morsel_preprocess pp = plain_pp(MORSEL_RESIZE_LANCZOS, 1);
+        st = morsel_preprocess_preset(want[i].name, &pp, &err);
+        ok = st == MORSEL_OK && pp.bgr == want[i].bgr && pp.filter == MORSEL_RESIZE_LANCZOS &&
+             pp.center_crop == 1;
+        for (int c = 0; c < 3; c++) {
+            ok &= fabs(pp.offset[c] - want[i].lo[c]) <= want[i].tol;
+            ok &= fabs(255.0f * pp.scale[c] + pp.offset[c] - want[i].hi[c]) <= want[i].tol;
+        }
+        report(t, ok, "preset %s: bgr %d, 0 -> %g, 255 -> %g (filter and crop kept)",
+               want[i].name, pp.bgr, (double)pp.offset[0],
+               (double)(255.0f * pp.scale[0] + pp.offset[0]));
+    }
+    morsel_preprocess pp = plain_pp(MORSEL_RESIZE_BOX, 0);
+    st = morsel_preprocess_preset("imagenet", &pp, &err);
+    report(t, st == MORSEL_ERR_ARGUMENT && pp.scale[0] == 1.0f && pp.bgr == 0 &&
+           strstr(err.message, "imagenet"), "preset 'imagenet' refused: %s", err.message);
+}
+
+/* test_image --bench RUNS FILE...: per file, "file w h decode_ms resize_scalar_ms resize_ms isa"
+ * (medians; resize = bicubic stretch to 224x224 floats, as the pipeline does it) for
+ * test/bench/image_bench.py, which times Pillow alongside. */
+static int bench_main(int runs, int n, char **files)
+{
+    enum { MAX_RUNS = 101 };
+    if (runs < 1 || runs > MAX_RUNS)
+        return 2;
+    float *out = malloc((size_t)224 * 224 * 3 * sizeof(float));
+    morsel_preprocess pp = plain_pp(MORSEL_RESIZE_BICUBIC, 0);
+    const char *isa = mi_resample_kernels_for(NULL)->isa;
+    for (int f = 0; f < n; f++) {
+        uint8_t *data = NULL;
+        size_t size = 0;
+        if (read_file(files[f][0] == '/' ? "" : ".", files[f], &data, &size))
+            return 1;
+        double dec[MAX_RUNS], rs[2][MAX_RUNS];
+        mi_buffer buf = {NULL, 0};
+        float *scratch = NULL;
+        int w = 0, h = 0;
+        morsel_error err;
+        for (int r = 0; r < runs; r++) {
+            mi_buffer_free(&buf); /* allocation is part of decoding */
+            double t0 = now_ms();
+            if (mi_decode(data, size, NULL, 0, 0, &buf, &w, &h, &err) != MORSEL_OK) {
+                fprintf(stderr, "%s: %s\n", files[f], err.message);
+                return 1;
+            }
+            dec[r] = now_ms() - t0;
+            if (!scratch)
+                scratch = malloc(mi_preprocess_scratch(w, h, 224, 224) * sizeof(float));
+            for (int v = 0; v < 2; v++) { /* scalar and best interleaved */
+                double t1 = now_ms();
+                mi_preprocess_isa(buf.data, w, h, (size_t)w * 3, &pp, 224, 224, out, scratch,
+                                  v ? NULL : "scalar", &err);
+                rs[v][r] = now_ms() - t1;
+            }
+        }
+        qsort(dec, (size_t)runs, sizeof(double), cmp_double);
+        qsort(rs[0], (size_t)runs, sizeof(double), cmp_double);
+        qsort(rs[1], (size_t)runs, sizeof(double), cmp_double);
+        printf("%s %d %d %.4f %.4f %.4f %s\n", files[f], w, h, dec[runs / 2], rs[0][runs / 2],
+               rs[1][runs / 2], isa);
+        mi_buffer_free(&buf);
+        free(scratch);
+        free(data);
+    }
+    free(out);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && !strcmp(argv[1], "--bench"))
+        return bench_main(atoi(argv[2]), argc - 3, argv + 3);
     if (argc != 2) {
         fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
         return 2;
@@ -761,6 +870,7 @@ int main(int argc, char **argv)
     api_buffer_reuse(&t, dir);
     api_public(&t, dir);
     api_decode_options(&t, dir);
+    api_presets(&t);
     exif_jpeg_fuzz(&t, dir, "opt_exif_ii_o6.jpg", 61, 35);
     exif_jpeg_fuzz(&t, dir, "opt_exif_mm_o5.jpg", 61, 35);
 

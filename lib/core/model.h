@@ -62,7 +62,7 @@ typedef struct mf_variant {
     mk_affine_range_fn affine;
     mk_act_fn act;       /* the tail activation (tact), vector form; NULL: reference */
     mk_softmax_fn softmax;
-    int gemm_nr;         /* panel width of the packed weights */
+    int gemm_nr, gemm_mr; /* panel width of the packed weights, rows per register tile */
 } mf_variant;
 
 typedef struct mf_op {

@@ -6,6 +6,8 @@
 #include "morsel.h"
 #include "error.h"
 
+#include <stddef.h>
+
 /* A growable RGB pixel buffer owned by a context, so repeated classification reuses memory. */
 typedef struct mi_buffer {
     uint8_t *data;
@@ -13,6 +15,8 @@ typedef struct mi_buffer {
 } mi_buffer;
 
 void mi_buffer_free(mi_buffer *b);
+/* Grows b to at least need bytes (contents not kept). */
+morsel_status mi_buffer_reserve(mi_buffer *b, size_t need, morsel_error *err);
 
 /* Limits used when morsel_decode_options is NULL or a limit field of it is 0. */
 #define MI_DEFAULT_MAX_ENCODED_BYTES ((uint64_t)64 << 20) /* 64 MiB */
@@ -26,6 +30,28 @@ void mi_buffer_free(mi_buffer *b);
 morsel_status mi_decode(const void *bytes, size_t size, const morsel_decode_options *opt,
                         int target_w, int target_h, mi_buffer *buf, int *width, int *height,
                         morsel_error *err);
+
+/* ---- shared by the decoders (image_buffer.c, image_exif.c) ---- */
+
+/* w*h against the pixel limit (MORSEL_ERR_LIMIT), zero sizes (MORSEL_ERR_IMAGE), and the RGB
+ * byte count, without overflowing. what names the format in messages. */
+morsel_status mi_check_dims(const char *what, uint64_t w, uint64_t h, uint64_t max_pixels,
+                            size_t *rgb_bytes, morsel_error *err);
+
+/* One decoder each (image_jpeg.c, image_png.c): the size limit is checked, the format sniffed. */
+morsel_status mi_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels,
+                            const morsel_decode_options *opt, int target_w, int target_h,
+                            mi_buffer *buf, int *width, int *height, morsel_error *err);
+morsel_status mi_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels,
+                           mi_buffer *buf, int *width, int *height, morsel_error *err);
+
+/* Pillow's XMP fallback: the orientation in an XMP packet (after its namespace id), 0 if none. */
+int mi_xmp_orientation(const uint8_t *p, size_t n);
+
+/* Where decoded row y (w pixels of a w x h image) lands once ImageOps.exif_transpose has applied
+ * orientation 1..8: pixel x goes to out + (*start + x * *step) * 3. */
+void mi_oriented_row(int orientation, size_t w, size_t h, size_t y, ptrdiff_t *start,
+                     ptrdiff_t *step);
 
 /* The EXIF orientation Pillow's getexif() reads from a JPEG's Exif APP1 payload (starting with
  * "Exif\0\0", segments concatenated): 2..8 the transpose ImageOps.exif_transpose applies; 1 an
@@ -42,5 +68,10 @@ size_t mi_preprocess_scratch(int src_w, int src_h, int dst_w, int dst_h);
 morsel_status mi_preprocess(const uint8_t *rgb, int width, int height, size_t stride,
                             const morsel_preprocess *pp, int dst_w, int dst_h, float *dst,
                             float *scratch, morsel_error *err);
+/* mi_preprocess with the resampler rows of one ISA ("scalar", "avx2", "avx512"; NULL: the best
+ * this CPU runs): MORSEL_ERR_UNSUPPORTED when absent. Every ISA gives the same floats. */
+morsel_status mi_preprocess_isa(const uint8_t *rgb, int width, int height, size_t stride,
+                                const morsel_preprocess *pp, int dst_w, int dst_h, float *dst,
+                                float *scratch, const char *isa, morsel_error *err);
 
 #endif

@@ -29,12 +29,13 @@
  * 8-bit intermediate image between the passes.
  */
 #include "image.h"
+#include "resample_kernels.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#define RS_PRECISION_BITS 22 /* 32 - 8 bits of pixel - 2 bits of headroom, as Pillow */
+#define RS_PRECISION_BITS MI_RS_PRECISION_BITS /* 32 - 8 bits of pixel - 2 of headroom */
 #define RS_PI 3.14159265358979323846
 #define RS_MAX_SUPPORT 3.0   /* LANCZOS: the widest filter */
 
@@ -220,10 +221,10 @@ static size_t temp_bytes_bound(int src_w, int src_h, int dst_w, int dst_h)
 
 /* Layout of scratch, in 4-byte units:
  *   [weights_h: block x ks_h][weights_v: ks_v][bounds_h: 2 dst_w][bounds_v: 2 dst_h]
- *   [xintab: dst_w][temp bytes] */
+ *   [xintab: dst_w][row: dst_w RGB bytes][temp bytes] */
 typedef struct rs_layout {
     size_t ks_h, ks_v, block; /* capacities */
-    size_t weights_h, weights_v, bounds_h, bounds_v, xintab, temp, total;
+    size_t weights_h, weights_v, bounds_h, bounds_v, xintab, row, temp, total;
 } rs_layout;
 
 static rs_layout layout_for(int src_w, int src_h, int dst_w, int dst_h)
@@ -243,6 +244,8 @@ static rs_layout layout_for(int src_w, int src_h, int dst_w, int dst_h)
     off = sat_add(off, sat_mul(2, (size_t)dst_h));
     l.xintab = off;
     off = sat_add(off, (size_t)dst_w);
+    l.row = off;
+    off = sat_add(off, sat_mul((size_t)dst_w, 3) / 4 + 1);
     l.temp = off;
     off = sat_add(off, temp_bytes_bound(src_w, src_h, dst_w, dst_h) / 4 + 1);
     l.total = off;
@@ -299,47 +302,42 @@ static void fit_box(int w, int h, int dw, int dh, float box[4])
 typedef struct rs_out {
     float *dst;
     int dst_w;
-    int order[3]; /* source channel of output channel c */
+    int bgr;
     float scale[3], offset[3];
+    const mi_resample_kernels *k;
+    uint8_t *row; /* dst_w pixels: a row on its way to floats */
 } rs_out;
 
-static void emit_pixel(const rs_out *o, int x, int y, const uint8_t px[3])
+/* Pixels [x0, x0 + n) of output row y from n RGB pixels; px may be o->row + 3 * x0. */
+static void emit_span(const rs_out *o, int y, int x0, int n, const uint8_t *px)
 {
-    float *d = o->dst + ((size_t)y * (size_t)o->dst_w + (size_t)x) * 3;
-    for (int c = 0; c < 3; c++)
-        d[c] = (float)px[o->order[c]] * o->scale[c] + o->offset[c];
+    if (o->bgr) {
+        uint8_t *r = o->row + 3 * (size_t)x0;
+        for (int i = 0; i < n; i++) {
+            const uint8_t red = px[3 * i];
+            r[3 * i] = px[3 * i + 2];
+            r[3 * i + 1] = px[3 * i + 1];
+            r[3 * i + 2] = red;
+        }
+        px = r;
+    }
+    o->k->tofloat(px, (size_t)n, o->scale, o->offset,
+                  o->dst + ((size_t)y * (size_t)o->dst_w + (size_t)x0) * 3);
 }
 
 static void emit_row(const rs_out *o, int y, const uint8_t *row)
 {
-    for (int x = 0; x < o->dst_w; x++)
-        emit_pixel(o, x, y, row + 3 * (size_t)x);
+    emit_span(o, y, 0, o->dst_w, row);
 }
 
 /* ---- convolution -------------------------------------------------------------------------- */
 
-static uint8_t clip8(int64_t ss)
-{
-    if (ss < 0)
-        return 0;
-    ss >>= RS_PRECISION_BITS;
-    return (uint8_t)(ss > 255 ? 255 : ss);
-}
-
 /* One pass writes either 8-bit pixels (to feed the other pass) or, when it is the last one,
- * the output floats. */
+ * the output floats (through out->row). */
 typedef struct rs_sink {
     uint8_t *bytes; /* intermediate image, stride w*3; NULL: emit to out */
     const rs_out *out;
 } rs_sink;
-
-static void sink_pixel(const rs_sink *k, int x, int y, int w, const uint8_t px[3])
-{
-    if (k->bytes)
-        memcpy(k->bytes + ((size_t)y * (size_t)w + (size_t)x) * 3, px, 3);
-    else
-        emit_pixel(k->out, x, y, px);
-}
 
 /* rows x out_w output from the rows of src starting at first_row, whose column 0 is source
  * column col0. weights: room for block x ax->ksize taps. */
@@ -347,9 +345,12 @@ static void horizontal_pass(const uint8_t *src, size_t stride, int first_row, in
                             const rs_axis *ax, const int32_t *bounds, int32_t *weights,
                             size_t block, const rs_sink *sink)
 {
-    const int64_t half = (int64_t)1 << (RS_PRECISION_BITS - 1);
     const int out_w = ax->out_size;
     const size_t ks = ax->ksize;
+    const mi_resample_kernels *k = sink->out->k;
+    /* bytes of a row the taps of all outputs span (the last output's taps end furthest) */
+    const size_t in_len =
+        (size_t)(bounds[2 * (out_w - 1)] + bounds[2 * (out_w - 1) + 1] - col0) * 3;
     for (int x0 = 0; x0 < out_w; x0 += (int)block) {
         const int x1 = out_w - x0 > (int)block ? x0 + (int)block : out_w;
         for (int xx = x0; xx < x1; xx++)
@@ -357,19 +358,11 @@ static void horizontal_pass(const uint8_t *src, size_t stride, int first_row, in
                          weights + (size_t)(xx - x0) * ks);
         for (int yy = 0; yy < rows; yy++) {
             const uint8_t *in = src + (size_t)(first_row + yy) * stride;
-            for (int xx = x0; xx < x1; xx++) {
-                const int n = bounds[2 * xx + 1];
-                const int32_t *k = weights + (size_t)(xx - x0) * ks;
-                const uint8_t *p = in + (size_t)(bounds[2 * xx] - col0) * 3;
-                int64_t s0 = half, s1 = half, s2 = half;
-                for (int x = 0; x < n; x++, p += 3) {
-                    s0 += (int64_t)p[0] * k[x];
-                    s1 += (int64_t)p[1] * k[x];
-                    s2 += (int64_t)p[2] * k[x];
-                }
-                const uint8_t px[3] = {clip8(s0), clip8(s1), clip8(s2)};
-                sink_pixel(sink, xx, yy, out_w, px);
-            }
+            uint8_t *out = sink->bytes ? sink->bytes + ((size_t)yy * (size_t)out_w + (size_t)x0) * 3
+                                       : sink->out->row + (size_t)x0 * 3;
+            k->hrow(in, in_len, col0, bounds + 2 * x0, weights, ks, x1 - x0, out);
+            if (!sink->bytes)
+                emit_span(sink->out, yy, x0, x1 - x0, out);
         }
     }
 }
@@ -380,22 +373,15 @@ static void vertical_pass(const uint8_t *src, size_t stride, int row0, int col0,
                           const rs_axis *ax, const int32_t *bounds, int32_t *weights,
                           const rs_sink *sink)
 {
-    const int64_t half = (int64_t)1 << (RS_PRECISION_BITS - 1);
+    const mi_resample_kernels *k = sink->out->k;
     for (int yy = 0; yy < ax->out_size; yy++) {
         const int n = bounds[2 * yy + 1];
         axis_weights(ax, yy, bounds[2 * yy], n, weights);
-        const uint8_t *row = src + (size_t)(bounds[2 * yy] - row0) * stride;
-        for (int xx = 0; xx < w; xx++) {
-            const uint8_t *p = row + (size_t)(col0 + xx) * 3;
-            int64_t s0 = half, s1 = half, s2 = half;
-            for (int y = 0; y < n; y++, p += stride) {
-                s0 += (int64_t)p[0] * weights[y];
-                s1 += (int64_t)p[1] * weights[y];
-                s2 += (int64_t)p[2] * weights[y];
-            }
-            const uint8_t px[3] = {clip8(s0), clip8(s1), clip8(s2)};
-            sink_pixel(sink, xx, yy, w, px);
-        }
+        const uint8_t *in = src + (size_t)(bounds[2 * yy] - row0) * stride + (size_t)col0 * 3;
+        uint8_t *out = sink->bytes ? sink->bytes + (size_t)yy * (size_t)w * 3 : sink->out->row;
+        k->vrow(in, stride, weights, n, (size_t)w * 3, out);
+        if (!sink->bytes)
+            emit_row(sink->out, yy, out);
     }
 }
 
@@ -484,16 +470,14 @@ static void nearest(const uint8_t *rgb, int w, int h, size_t stride, const float
         }
         xo += a0;
     }
-    static const uint8_t zero[3] = {0, 0, 0};
     for (int y = 0; y < dst_h; y++) {
         const int yi = coord(yo);
-        const int row_ok = yi >= 0 && yi < h;
-        for (int x = 0; x < dst_w; x++) {
-            if (row_ok && x >= xmin && x < xmax)
-                emit_pixel(o, x, y, rgb + (size_t)yi * stride + (size_t)xintab[x] * 3);
-            else
-                emit_pixel(o, x, y, zero);
-        }
+        uint8_t *row = o->row;
+        memset(row, 0, (size_t)dst_w * 3);
+        if (yi >= 0 && yi < h)
+            for (int x = xmin; x < xmax; x++)
+                memcpy(row + 3 * (size_t)x, rgb + (size_t)yi * stride + (size_t)xintab[x] * 3, 3);
+        emit_row(o, y, row);
         yo += a4;
     }
 }
@@ -504,6 +488,18 @@ morsel_status mi_preprocess(const uint8_t *rgb, int width, int height, size_t st
                             const morsel_preprocess *pp, int dst_w, int dst_h, float *dst,
                             float *scratch, morsel_error *err)
 {
+    return mi_preprocess_isa(rgb, width, height, stride, pp, dst_w, dst_h, dst, scratch, NULL,
+                             err);
+}
+
+morsel_status mi_preprocess_isa(const uint8_t *rgb, int width, int height, size_t stride,
+                                const morsel_preprocess *pp, int dst_w, int dst_h, float *dst,
+                                float *scratch, const char *isa, morsel_error *err)
+{
+    const mi_resample_kernels *k = mi_resample_kernels_for(isa);
+    if (!k)
+        return morsel_fail(err, MORSEL_ERR_UNSUPPORTED, "preprocess: no %s kernels in this build "
+                           "or on this CPU", isa);
     if (!rgb || !pp || !dst || !scratch)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "preprocess: NULL argument");
     if (width <= 0 || height <= 0 || dst_w <= 0 || dst_h <= 0)
@@ -519,8 +515,10 @@ morsel_status mi_preprocess(const uint8_t *rgb, int width, int height, size_t st
     rs_out o;
     o.dst = dst;
     o.dst_w = dst_w;
+    o.bgr = pp->bgr != 0;
+    o.k = k;
+    o.row = (uint8_t *)(scratch + layout_for(width, height, dst_w, dst_h).row);
     for (int c = 0; c < 3; c++) {
-        o.order[c] = pp->bgr ? 2 - c : c;
         o.scale[c] = pp->scale[c];
         o.offset[c] = pp->offset[c];
     }

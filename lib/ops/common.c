@@ -104,6 +104,7 @@ morsel_status mf_pack_gemm(mf_op *op, const mf_isa_kernels *k, int K, int N, con
     op->packed = p;
     op->v.gemm = k->gemm;
     op->v.gemm_nr = k->gemm_nr;
+    op->v.gemm_mr = k->gemm_mr;
     return MORSEL_OK;
 }
 
@@ -114,7 +115,8 @@ void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const 
     size_t panels = ((size_t)N + nr - 1) / nr;
     if (M >= (size_t)nth * 8 || panels < (size_t)nth) {
         size_t m0, m1;
-        mf_split(M, 1, ith, nth, &m0, &m1);
+        /* Whole register tiles per thread, so only the last share runs a tail tile. */
+        mf_split(M, (size_t)op->v.gemm_mr, ith, nth, &m0, &m1);
         if (m0 >= m1)
             return;
         op->v.gemm(K, N, x, (size_t)K, op->packed, b, &op->kact, y, (size_t)N, (int)m0,

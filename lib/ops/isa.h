@@ -13,7 +13,7 @@ typedef struct mf_isa_kernels {
     mf_isa isa;
     const char *name; /* "scalar", "avx2", "avx512": also the suffix of kernel names */
     mk_dwconv_fn dwconv3x3_s1, dwconv3x3_s2, dwconv_any;
-    int gemm_nr;
+    int gemm_nr, gemm_mr; /* packed panel width; rows per register tile (split grain) */
     mk_gemm_pack_floats_fn gemm_pack_floats;
     mk_gemm_pack_fn gemm_pack;
     mk_gemm_fn gemm;

@@ -100,7 +100,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
         return;
     }
     size_t p0, p1;
-    mf_split(pixels, 16, ith, nth, &p0, &p1);
+    mf_split(pixels, (size_t)op->v.gemm_mr, ith, nth, &p0, &p1);
     if (p0 >= p1)
         return;
     op->v.conv(g, x, op->packed, b, &op->kact, y, mf_scratch(e, ith), (int)p0, (int)p1);

@@ -1,0 +1,112 @@
+/* The resampler's vector rows (AVX2, AVX-512) against the scalar rows, through the whole
+ * preprocessing path: every filter, stretch and centre crop, RGB and BGR, shrinking and growing,
+ * odd sizes, 1xN and Nx1, padded strides, noise / hard 0-255 edges / flat images. The floats
+ * must be identical (memcmp): the scalar rows are Pillow's arithmetic, which test_image checks
+ * against Pillow itself. ISAs this build or CPU lacks are reported as SKIPPED. */
+#include "image.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t rng = 12345u;
+
+static uint32_t next(void)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return rng >> 8;
+}
+
+/* 0: noise, 1: only 0 and 255 (largest overshoot of the negative lobes), 2: one flat value */
+static void fill(uint8_t *p, size_t n, int kind)
+{
+    const uint8_t flat = (uint8_t)next();
+    for (size_t i = 0; i < n; i++)
+        p[i] = kind == 0 ? (uint8_t)next() : kind == 1 ? (next() & 1 ? 255 : 0) : flat;
+}
+
+typedef struct shape {
+    int sw, sh, dw, dh;
+} shape;
+
+static const shape shapes[] = {
+    {500, 375, 224, 224}, {1280, 1280, 224, 224}, {1280, 960, 299, 299}, {37, 91, 224, 224},
+    {224, 224, 224, 224}, {225, 223, 224, 224}, {1, 1, 7, 5},         {1, 300, 17, 29},
+    {300, 1, 29, 17},     {301, 7, 1, 1},       {7, 301, 1, 3},       {5, 3, 1000, 2},
+    {64, 64, 31, 97},     {999, 17, 33, 65},    {33, 65, 999, 17},    {2, 2, 3, 3},
+    {640, 481, 160, 120}, {100, 100, 96, 96},   {12000, 4, 224, 2},   {3, 9000, 2, 224},
+    {97, 41, 5, 129},     {16, 16, 15, 17},
+};
+
+int main(void)
+{
+    static const char *const isas[] = {"avx2", "avx512"};
+    static const morsel_resize_filter filters[] = {MORSEL_RESIZE_NEAREST, MORSEL_RESIZE_BILINEAR,
+                                                   MORSEL_RESIZE_BICUBIC, MORSEL_RESIZE_LANCZOS,
+                                                   MORSEL_RESIZE_BOX};
+    int passed = 0, failed = 0;
+    morsel_error err;
+    for (int v = 0; v < 2; v++) {
+        float probe_out[3], probe_scratch[64];
+        const uint8_t probe_px[3] = {1, 2, 3};
+        morsel_preprocess pp;
+        memset(&pp, 0, sizeof pp);
+        if (mi_preprocess_isa(probe_px, 1, 1, 3, &pp, 1, 1, probe_out, probe_scratch, isas[v],
+                              &err) == MORSEL_ERR_UNSUPPORTED) {
+            printf("SKIPPED %s: %s\n", isas[v], err.message);
+            continue;
+        }
+        int cases = 0, bad = 0;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const shape sh = shapes[s];
+            const size_t stride = (size_t)sh.sw * 3 + (s % 3) * 5; /* some rows padded */
+            uint8_t *img = malloc(stride * (size_t)sh.sh);
+            const size_t nout = (size_t)sh.dw * sh.dh * 3;
+            float *ref = malloc(nout * sizeof(float)), *got = malloc(nout * sizeof(float));
+            float *scratch = malloc(mi_preprocess_scratch(sh.sw, sh.sh, sh.dw, sh.dh) *
+                                    sizeof(float));
+            if (!img || !ref || !got || !scratch) {
+                printf("FAIL out of memory\n");
+                return 1;
+            }
+            for (int kind = 0; kind < 3; kind++) {
+                fill(img, stride * (size_t)sh.sh, kind);
+                for (int f = 0; f < 5; f++)
+                    for (int mode = 0; mode < 4; mode++) {
+                        memset(&pp, 0, sizeof pp);
+                        pp.filter = filters[f];
+                        pp.center_crop = mode & 1;
+                        if (mode & 2)
+                            morsel_preprocess_preset("caffe", &pp, &err); /* BGR, offsets */
+                        else
+                            morsel_preprocess_preset("torch", &pp, &err); /* 3 scales */
+                        memset(ref, 0xAA, nout * sizeof(float));
+                        memset(got, 0x55, nout * sizeof(float));
+                        morsel_status a = mi_preprocess_isa(img, sh.sw, sh.sh, stride, &pp, sh.dw,
+                                                            sh.dh, ref, scratch, "scalar", &err);
+                        morsel_status b = mi_preprocess_isa(img, sh.sw, sh.sh, stride, &pp, sh.dw,
+                                                            sh.dh, got, scratch, isas[v], &err);
+                        cases++;
+                        if (a != MORSEL_OK || b != MORSEL_OK ||
+                            memcmp(ref, got, nout * sizeof(float))) {
+                            if (bad++ < 10)
+                                printf("FAIL %s %dx%d -> %dx%d filter %d crop %d bgr %d image "
+                                       "%d: status %d/%d, outputs differ\n", isas[v], sh.sw,
+                                       sh.sh, sh.dw, sh.dh, (int)pp.filter, pp.center_crop,
+                                       pp.bgr, kind, (int)a, (int)b);
+                        }
+                    }
+            }
+            free(img);
+            free(ref);
+            free(got);
+            free(scratch);
+        }
+        printf("%s %s: %d cases (%zu shapes x 3 images x 5 filters x crop x RGB/BGR), %d differ "
+               "from scalar\n", bad ? "FAIL" : "PASS", isas[v], cases,
+               sizeof shapes / sizeof shapes[0], bad);
+        bad ? failed++ : passed++;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
