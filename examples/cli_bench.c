@@ -356,7 +356,6 @@ int cli_bench(int argc, char **argv)
     morsel_context *ctx = NULL;
     morsel_error err = {0};
     int rc = 1;
-    cli_set_threads(o.threads);
     if (morsel_context_create(m, &ctx, &err) != MORSEL_OK ||
         morsel_context_set_threads(ctx, o.threads, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel bench: %s\n", err.message);

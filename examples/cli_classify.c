@@ -110,11 +110,12 @@ int cli_classify(int argc, char **argv)
     morsel_model *m = cli_open_model(model_path);
     if (!m)
         return 1;
-    cli_set_threads(threads);
     morsel_context *ctx = NULL;
     morsel_error err = {0};
-    if (morsel_context_create(m, &ctx, &err) != MORSEL_OK) {
+    if (morsel_context_create(m, &ctx, &err) != MORSEL_OK ||
+        morsel_context_set_threads(ctx, threads, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel: %s\n", err.message);
+        morsel_context_destroy(ctx);
         morsel_model_close(m);
         return 1;
     }

@@ -137,7 +137,6 @@ int cli_eval(int argc, char **argv)
     morsel_model_get_info(m, &info);
     if (k > info.n_outputs)
         k = info.n_outputs;
-    cli_set_threads(threads);
 
     eval_set set;
     char msg[4096];
@@ -152,7 +151,8 @@ int cli_eval(int argc, char **argv)
     memset(&em, 0, sizeof em);
     eval_run_info ri = {model_path, dir, m, threads};
     int rc = 1;
-    if (morsel_context_create(m, &ctx, &err) != MORSEL_OK) {
+    if (morsel_context_create(m, &ctx, &err) != MORSEL_OK ||
+        morsel_context_set_threads(ctx, threads, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel eval: %s\n", err.message);
     } else if (classify_all(ctx, &set, k, isatty(STDERR_FILENO)) != 0 ||
                eval_compute(&set, info.n_outputs, k, &em) != 0) {

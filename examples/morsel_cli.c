@@ -14,9 +14,6 @@
 #define MORSEL_PYTHON_DEFAULT "python3"
 #endif
 
-void openblas_set_num_threads(int num_threads);
-
-void cli_set_threads(int n) { openblas_set_num_threads(n); }
 
 const char *cli_default_model(void)
 {
@@ -116,7 +113,6 @@ static int cmd_run(int argc, char **argv)
     morsel_model *m = cli_open_model(argv[1]);
     if (!m)
         return 1;
-    cli_set_threads(1);
     morsel_model_info info;
     morsel_model_get_info(m, &info);
     void *in = NULL;

@@ -143,6 +143,9 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
 const char *mf_op_type_name(uint32_t type);
 const char *mf_activation_name(const mk_activation *a);
 
+/* Keeps OpenBLAS from starting threads of its own (see blas.c). */
+void mf_blas_single_thread(void);
+
 /* zlib-compatible CRC-32, chainable: mf_crc32(mf_crc32(0, a), b) is the CRC of a then b. */
 uint32_t mf_crc32(uint32_t crc, const uint8_t *p, size_t n);
 

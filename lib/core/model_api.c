@@ -26,6 +26,7 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
         return s;
     }
     mf_fold_pads(m);
+    mf_blas_single_thread();
     if ((s = mf_prepare(m, err)) || (s = mf_plan(m, err))) {
         morsel_model_close(m);
         return s;
