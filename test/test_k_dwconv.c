@@ -2,11 +2,12 @@
  *
  * Every variant this build contains runs on fixed-seed random data over a grid of awkward
  * cases: channel counts around the vector widths (1, 3, 7, 16, 17, 33, 101), images from 1x1 to
- * 16x16 (odd and even, for stride 2), 'valid', TF 'same' (its extra pad row/column goes
- * bottom/right) and explicit asymmetric pads (ZeroPadding2D folded into the window, including
- * pads so wide that whole output rows see no tap), with and without bias, under linear, ReLU,
- * ReLU6, LeakyReLU and a ReLU with both a slope and a clip. The generic kernels also get 5x5,
- * 1x1, dilated and non-square windows and strides.
+ * 16x16 and a 6x37 strip (odd and even, for stride 2; 37 is wide enough for the widest tiles),
+ * 'valid', TF 'same' (its extra pad row/column goes bottom/right) and explicit asymmetric pads
+ * (ZeroPadding2D folded into the window, including pads so wide that whole output rows see no
+ * tap), with and without bias, under linear, ReLU, ReLU6, LeakyReLU and a ReLU with both a
+ * slope and a clip. The generic kernels also get 5x5, 1x1, dilated and non-square windows and
+ * strides.
  *
  * Tolerance: the kernels may round differently from the reference (FMA, and the bias added to
  * a sum rounded in another order), so each value is checked against
@@ -268,7 +269,7 @@ static const char *const ACT_NAMES[] = {"linear", "relu", "relu6", "leaky0.1",
 static void run_variant(stats *s, const variant *v)
 {
     static const int CS[] = {1, 3, 7, 16, 17, 33, 101};
-    static const int IMG[][2] = {{1, 1}, {2, 2}, {3, 3}, {5, 7}, {13, 11}, {16, 16}};
+    static const int IMG[][2] = {{1, 1}, {2, 2}, {3, 3}, {5, 7}, {13, 11}, {16, 16}, {6, 37}};
     static const shape S1 = {3, 3, 1, 1, 1, 1}, S2 = {3, 3, 2, 2, 1, 1};
     static const shape GEN[] = {{3, 3, 1, 1, 1, 1}, {3, 3, 2, 2, 1, 1}, {5, 5, 1, 1, 1, 1},
                                 {5, 5, 2, 2, 1, 1}, {3, 3, 1, 1, 2, 2}, {1, 1, 1, 1, 1, 1},
@@ -278,7 +279,7 @@ static void run_variant(stats *s, const variant *v)
     int turn = 0;
     for (int si = 0; si < n_shapes; si++)
         for (int ci = 0; ci < 7; ci++)
-            for (int ii = 0; ii < 6; ii++)
+            for (int ii = 0; ii < 7; ii++)
                 for (int pad = 0; pad < N_PADS; pad++) {
                     mk_window g;
                     if (!make_window(&g, &shapes[si], IMG[ii][0], IMG[ii][1], CS[ci], pad))

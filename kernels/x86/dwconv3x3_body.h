@@ -106,6 +106,15 @@ DW_INLINE void dw3_row(const mk_window *g, const float *x, const float *w, const
     int ox = lo;
     for (; ox + T <= hi; ox += T)
         dw3_pixels(g, x, w, b, a, yrow, oy, ox, has0, has2, 1, 1, S, T);
+    /* Short rows (7 and 14 wide) would otherwise fall to single pixels. */
+    if (T > 4 && ox + 4 <= hi) {
+        dw3_pixels(g, x, w, b, a, yrow, oy, ox, has0, has2, 1, 1, S, 4);
+        ox += 4;
+    }
+    if (T > 2 && ox + 2 <= hi) {
+        dw3_pixels(g, x, w, b, a, yrow, oy, ox, has0, has2, 1, 1, S, 2);
+        ox += 2;
+    }
     for (; ox < hi; ox++)
         dw3_pixels(g, x, w, b, a, yrow, oy, ox, has0, has2, 1, 1, S, 1);
     for (ox = hi; ox < g->out_w; ox++)

@@ -57,6 +57,11 @@ DW_INLINE void dwg_row(const mk_window *g, const float *x, const float *w, const
     for (; ox + DW_TG <= hi; ox += DW_TG)
         dwg_tile(g, x + c0, w + c0, bc, a, yrow + (size_t)ox * c + c0, iy0, ky0, ky1, ox, m,
                  full, DW_TG);
+    if (DW_TG > 4 && ox + 4 <= hi) {
+        dwg_tile(g, x + c0, w + c0, bc, a, yrow + (size_t)ox * c + c0, iy0, ky0, ky1, ox, m,
+                 full, 4);
+        ox += 4;
+    }
     for (; ox < hi; ox++)
         dwg_tile(g, x + c0, w + c0, bc, a, yrow + (size_t)ox * c + c0, iy0, ky0, ky1, ox, m,
                  full, 1);

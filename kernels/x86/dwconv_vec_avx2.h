@@ -7,9 +7,9 @@
 #include <immintrin.h>
 
 #define DW_LANES 8
-#define DW_T1 4 /* 16 ymm registers: 4 accumulators, the 9 weights, one input column */
-#define DW_T2 4
-#define DW_TG 4
+#define DW_T1 8 /* 16 ymm: 8 accumulators, a tap row's 3 weights, one input column */
+#define DW_T2 8
+#define DW_TG 8
 #define DW_ISA(name) name##_avx2
 
 typedef __m256 dw_vf;

@@ -9,9 +9,9 @@
 #include <immintrin.h>
 
 #define DW_LANES 16
-#define DW_T1 8 /* output pixels per stride-1 3x3 tile: 8 accumulators + 9 weights of 32 */
-#define DW_T2 4 /* stride 2: 2*T+1 input columns per tile row */
-#define DW_TG 4 /* generic kernel: one weight load per 4 FMAs */
+#define DW_T1 8 /* output pixels per 3x3 tile (8 accumulators) */
+#define DW_T2 8 /* stride 2: 2T+1 input columns per tile row */
+#define DW_TG 8 /* generic kernel: one weight load per 8 FMAs */
 #define DW_ISA(name) name##_avx512
 
 typedef __m512 dw_vf;
