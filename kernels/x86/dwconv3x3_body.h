@@ -25,24 +25,24 @@ DW_INLINE void dw3_tile(const float *r0, const float *r1, const float *r2, const
                         int full, int has0, int has2, int hasl, int hasr, int S, int T)
 {
     dw_vf acc[8];
-#pragma GCC unroll 8
+    DW_UNROLL
     for (int t = 0; t < T; t++)
         acc[t] = dw_zero();
     const float *rows[3] = {r0, r1, r2};
-#pragma GCC unroll 3
+    DW_UNROLL
     for (int r = 0; r < 3; r++) {
         if ((r == 0 && !has0) || (r == 2 && !has2))
             continue;
         dw_vf wk[3];
-#pragma GCC unroll 3
+        DW_UNROLL
         for (int k = 0; k < 3; k++)
             wk[k] = dw_load(w + (size_t)(r * 3 + k) * c, m, full);
-#pragma GCC unroll 32
+        DW_UNROLL
         for (int j = 0; j < S * (T - 1) + 3; j++) {
             if ((j == 0 && !hasl) || (j == S * (T - 1) + 2 && !hasr))
                 continue;
             dw_vf v = dw_load(rows[r] + (size_t)(ix0 + j) * c, m, full);
-#pragma GCC unroll 8
+            DW_UNROLL
             for (int t = 0; t < T; t++) {
                 int kx = j - S * t;
                 if (kx >= 0 && kx < 3)
@@ -50,7 +50,7 @@ DW_INLINE void dw3_tile(const float *r0, const float *r1, const float *r2, const
             }
         }
     }
-#pragma GCC unroll 8
+    DW_UNROLL
     for (int t = 0; t < T; t++)
         dw_finish(a, b, acc[t], y + (size_t)t * c, m, full);
 }

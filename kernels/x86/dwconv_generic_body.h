@@ -19,7 +19,7 @@ DW_INLINE void dwg_tile(const mk_window *g, const float *x, const float *w, cons
     size_t c = (size_t)g->in_c;
     size_t xs = (size_t)g->sw * c, xd = (size_t)g->dw * c;
     dw_vf acc[8];
-#pragma GCC unroll 8
+    DW_UNROLL
     for (int t = 0; t < T; t++)
         acc[t] = dw_zero();
     for (int ky = ky0; ky < ky1; ky++) {
@@ -29,12 +29,12 @@ DW_INLINE void dwg_tile(const mk_window *g, const float *x, const float *w, cons
         for (int kx = 0; kx < g->kw; kx++) {
             dw_vf wv = dw_load(wr + (size_t)kx * c, m, full);
             const float *xp = xr + (size_t)kx * xd;
-#pragma GCC unroll 8
+            DW_UNROLL
             for (int t = 0; t < T; t++)
                 acc[t] = dw_fma(dw_load(xp + (size_t)t * xs, m, full), wv, acc[t]);
         }
     }
-#pragma GCC unroll 8
+    DW_UNROLL
     for (int t = 0; t < T; t++)
         dw_finish(a, b, acc[t], y + (size_t)t * c, m, full);
 }
