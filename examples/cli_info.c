@@ -29,8 +29,8 @@ int cli_info(int argc, char **argv)
     morsel_model *m = cli_open_model(argv[1]);
     if (!m)
         return 1;
-    morsel_model_info in;
-    morsel_model_get_info(m, &in);
+    morsel_model_info in = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(m, &in, NULL);
     printf("model          %s\n", in.name);
     printf("file           %s (%llu bytes, format %u.%u)\n", argv[1],
            (unsigned long long)in.file_bytes, in.version_major, in.version_minor);
@@ -56,8 +56,8 @@ int cli_info(int argc, char **argv)
     printf("\n  #  %-18s %-12s %-14s %10s  %s\n", "op", "activation", "output", "params",
            "Keras layer (class)");
     for (int i = 0; i < in.n_ops; i++) {
-        morsel_op_info o;
-        morsel_model_get_op(m, i, &o);
+        morsel_op_info o = MORSEL_OP_INFO_INIT;
+        morsel_model_get_op(m, i, &o, NULL);
         printf("%3d  %-18s %-12s ", i, o.type, o.activation);
         print_shape(&o);
         printf(" %10llu  %s (%s)\n", (unsigned long long)o.n_params, o.name, o.class_name);
@@ -113,8 +113,8 @@ int cli_bench(int argc, char **argv)
         return 1;
     double load_ms = now_ms() - t0;
     cli_set_threads(threads);
-    morsel_model_info in;
-    morsel_model_get_info(m, &in);
+    morsel_model_info in = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(m, &in, NULL);
     morsel_context *ctx = NULL;
     morsel_error err = {0};
     size_t n_in = (size_t)in.input_h * in.input_w * in.input_c;
