@@ -51,6 +51,8 @@ int cli_info(int argc, char **argv)
            in.weights_bytes / 1e6);
     printf("arena          %.2f MB activations + %.2f MB scratch per context\n",
            in.arena_bytes / 1e6, in.scratch_bytes / 1e6);
+    printf("work           %.3g G operations per inference (MACs, pool and resize taps)\n",
+           in.work / 1e9);
     printf("kernels        %s\n", in.isa);
     printf("self-test      %s\n", in.has_selftest ? "embedded (run `morsel verify`)" : "none");
     printf("\n  #  %-18s %-12s %-14s %10s  %s\n", "op", "activation", "output", "params",

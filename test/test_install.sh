@@ -43,8 +43,8 @@ check_exports() {  # name, nm output of defined globals
     echo "FAIL $name exports non-morsel_ symbols: $others"; fails=$((fails+1))
   fi
 }
-nm -g --defined-only "$libdir/libmorsel.a" 2>/dev/null | check_exports libmorsel.a
-nm -D --defined-only "$libdir/libmorsel.so" | check_exports libmorsel.so
+check_exports libmorsel.a < <(nm -g --defined-only "$libdir/libmorsel.a" 2>/dev/null)
+check_exports libmorsel.so < <(nm -D --defined-only "$libdir/libmorsel.so")
 mkdir -p "$tmp/consumer"
 cat > "$tmp/consumer/CMakeLists.txt" <<CM
 cmake_minimum_required(VERSION 3.20)
