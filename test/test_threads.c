@@ -56,8 +56,8 @@ int main(int argc, char **argv)
         printf("FAIL cannot open %s: %s\n0 passed, 1 failed\n", argv[1], err.message);
         return 1;
     }
-    morsel_model_info info;
-    morsel_model_get_info(m, &info);
+    morsel_model_info info = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(m, &info, NULL);
     size_t n_in = (size_t)info.input_h * info.input_w * info.input_c, n_out = (size_t)info.n_outputs;
     float *inputs = malloc(INPUTS * n_in * sizeof *inputs);
     float *expected = malloc(INPUTS * n_out * sizeof *expected);

@@ -83,11 +83,14 @@ static int load(void)
 {
     srv_config *cfg = &g_srv.cfg;
     morsel_error err = {0};
-    if (morsel_model_open_file(cfg->model, &g_srv.model, &err) != MORSEL_OK) {
+    morsel_open_options opt = {.struct_size = sizeof opt, .max_work = cfg->max_work,
+                               .max_memory_bytes = cfg->max_memory};
+    if (morsel_model_open_file_ex(cfg->model, &opt, &g_srv.model, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel-serve: cannot load %s: %s\n", cfg->model, err.message);
         return -1;
     }
-    morsel_model_get_info(g_srv.model, &g_srv.info);
+    g_srv.info = (morsel_model_info)MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(g_srv.model, &g_srv.info, NULL);
     g_srv.header_crc = header_crc(cfg->model);
     if (!cfg->model_name)
         cfg->model_name = default_name(cfg->model);
