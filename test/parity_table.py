@@ -18,10 +18,13 @@ tf_keras, i.e. TF 2.x Keras 2), `tfjs` (model.json + shards written here from th
 model; no tensorflowjs package needed), `tfjs u8` / `tfjs u16` (affine-quantized weights; the
 reference Keras model then holds the dequantized weights).
 
-Every BatchNormalization gets random gamma/beta/moving statistics, every Normalization a random
-mean/variance and every bias a random value; the last Dense is scaled so that the outputs are
-neither uniform nor saturated (column `outputs`; a row fails when they are, as a 1e-5 bound on
-a uniform softmax would be vacuous). The reference is Keras loading the saved file (the TF.js
+Every BatchNormalization gets random gamma/beta and moving statistics fitted to what its input
+really is on this row's inputs, each mean then shifted up by 0..0.5 sigma (fit_bn_statistics:
+purely random statistics kill every unit and the outputs stop depending on the input); every
+Normalization a random mean/variance and every bias a random value; the last Dense is scaled so
+that the outputs are neither uniform nor saturated (column `outputs`; a row fails when they are,
+as a 1e-5 bound on a uniform softmax would be vacuous, and when they do not move with the
+input). The reference is Keras loading the saved file (the TF.js
 rows: tf_keras rebuilding the topology and taking the weights as stored).
 
 A row whose logits are further than 1e-5 from Keras's is arbitrated by Keras itself computing
@@ -252,6 +255,7 @@ class Runner:
         for i in range(len(xs)):
             agree.add(mp[i], ml[i] if has_logits else None, ref_p[i], ref_l[i])
         row.agree = agree
+        row.outputs += f", {agree.spread[0]} top-1"
         if has_logits and agree.rel > TOL:
             row.f64 = P.arbitrate(ref_model, k, xs, ml, ref_l, TOL)
         if not has_logits:
@@ -579,7 +583,10 @@ def main():
     else:
         print(getattr(bad, "mutation", ""))
         print_table([bad])
-        caught = bad.error is None and bad.agree is not None and not bad.ok
+        a = bad.agree
+        # Caught by the distances themselves (not by an error or the input-dependence rule).
+        caught = bad.error is None and a is not None and (
+            a.dprob > TOL or a.top1 != a.n or (a.rel > TOL and not P.arbitrated_ok(bad.f64, TOL)))
         print(f"mutation check: {'ok (the parity check fails on it)' if caught else 'FAIL'}")
         n_ok += caught
         n_bad += not caught
