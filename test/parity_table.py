@@ -564,7 +564,7 @@ def main():
 
     print(f"\n==== parity table (Morsel vs Keras; {N_INPUTS} random inputs per row; pass: "
           f"max|Δp| <= {TOL:g}, logit rel <= {TOL:g}, all top-1, informative outputs; "
-          "ok* = logits arbitrated by the float64 reference)\n")
+          "ok* = logits arbitrated by Keras in float64 on the source weights)\n")
     print_table(rows)
     if refused:
         print("\n==== refused with a clear message (exit 1, no output, no traceback)\n")
