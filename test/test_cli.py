@@ -222,5 +222,96 @@ else:
     check(p.returncode == 0 and len(json.loads(p.stdout)["top"]) == 5,
           "classify without --model uses the shipped default", p.stdout + p.stderr)
 
+
+# ---- issue 10: the API paths a user reaches only by accident ------------------------------------
+
+def check_verify_rejects_tampered_selftest(tmp):
+    """One expected output of the embedded self-test moved by 0.05 and every checksum recomputed
+    (the file is valid, only its promise is false): verify must fail and say so."""
+    import struct
+    import harness  # noqa: F401  (puts weights/ on sys.path)
+    import npref
+    from morsel_exporter.writer import sign
+    data = bytearray(open(FOOD11, "rb").read())
+    m = npref.parse(data)
+    off = m.sections["SELFTEST"][0]
+    nin, nout, tol = struct.unpack_from("<IIf", data, off)
+    y = off + 64 + 4 * nin
+    first = struct.unpack_from("<f", data, y)[0]
+    struct.pack_into("<f", data, y, first + 0.05)
+    bad = os.path.join(tmp, "tampered_selftest.morsel")
+    with open(bad, "wb") as f:
+        f.write(sign(data))
+    p = morsel("verify", bad)
+    check(p.returncode != 0 and p.stdout.startswith("FAIL") and "tampered_selftest" in p.stdout,
+          "verify rejects a re-signed file whose self-test output was altered",
+          f"rc={p.returncode} {p.stdout + p.stderr}")
+    p = morsel("verify", FOOD11, bad)
+    check(p.returncode != 0 and p.stdout.startswith("ok") and "FAIL" in p.stdout,
+          "verify of a good and a tampered file: ok for one, FAIL for the other, exit 1",
+          p.stdout + p.stderr)
+
+
+def check_export_through_cli(tmp):
+    """`morsel export` runs the exporter with the user's arguments: the same bytes as the
+    exporter run directly; the result (no self-test) classifies, and verify says it has none."""
+    src = os.path.join(SHARED, "models", "real", "food11-tm-mobilenetv2", "keras_model.h5")
+    labels = os.path.join(os.path.dirname(src), "labels.txt")
+    args = ["--no-selftest", "--labels", labels, "--name", "food11-tm-mobilenetv2", "-q",
+            "--preprocess", "tf", "--resize", "lanczos", "--crop", "center"]  # as make_fixtures
+    via_cli, direct = os.path.join(tmp, "cli.morsel"), os.path.join(tmp, "direct.morsel")
+    p = morsel("export", src, "-o", via_cli, *args)
+    r = subprocess.run([sys.executable, os.path.join(SRC, "weights", "morsel_export.py"), src,
+                        "-o", direct, *args], capture_output=True, text=True)
+    check(p.returncode == 0 and r.returncode == 0 and os.path.isfile(via_cli)
+          and open(via_cli, "rb").read() == open(direct, "rb").read(),
+          "morsel export writes the file the exporter writes", p.stderr + r.stderr)
+    if p.returncode != 0:
+        return
+    p = morsel("verify", via_cli)
+    check(p.returncode != 0 and "no self-test" in p.stdout + p.stderr,
+          "verify refuses a file without a self-test and says so", p.stdout + p.stderr)
+    p = morsel("info", via_cli)
+    check(p.returncode == 0 and "Noodles/Pasta" in p.stdout,
+          "info works on a file without a self-test", p.stdout[:500] + p.stderr)
+    a = morsel("classify", "--model", via_cli, "--json", "--top", "11", NOODLES)
+    b = morsel("classify", "--model", FOOD11, "--json", "--top", "11", NOODLES)
+    check(a.returncode == 0 and b.returncode == 0
+          and json.loads(a.stdout)["top"] == json.loads(b.stdout)["top"],
+          "a file without a self-test classifies as the fixture with one (same options)",
+          a.stdout + a.stderr + b.stdout + b.stderr)
+    p = morsel("export")
+    check(p.returncode != 0 and "usage" in p.stderr and "Traceback" not in p.stderr,
+          "morsel export without arguments prints the exporter's usage", p.stderr[:300])
+    p = morsel("export", os.path.join(tmp, "nope.h5"), "-o", os.path.join(tmp, "nope.morsel"))
+    check(p.returncode != 0 and "no such file" in p.stderr and "Traceback" not in p.stderr
+          and not os.path.exists(os.path.join(tmp, "nope.morsel")),
+          "morsel export of a missing file fails with a message", p.stderr[:300])
+
+
+def check_bad_option_values():
+    """Each bad value is refused with a status and a message naming the problem; none is
+    silently replaced by a default."""
+    base = ("classify", "--model", FOOD11)
+    refuses("--resize with an unknown filter", base + ("--resize", "bogus", NOODLES),
+            "unknown resize filter 'bogus'")
+    refuses("--resize with a filter in the wrong case", base + ("--resize", "Bilinear", NOODLES),
+            "unknown resize filter")
+    refuses("--preprocess with an unknown preset", base + ("--preprocess", "bogus", NOODLES),
+            "unknown preprocessing preset 'bogus'")
+    refuses("--crop with an unknown mode", base + ("--crop", "diag", NOODLES),
+            "expected none or center")
+    for v in ("0", "-3", "abc", ""):
+        refuses(f"classify --threads {v!r}", base + ("--threads", v, NOODLES), "usage")
+    refuses("--resize without its value", base + ("--resize",), "usage")
+    refuses("bench --threads 0", ("bench", "--model", FOOD11, "--threads", "0"), "threads >= 1")
+    refuses("eval --threads 0", ("eval", "--model", FOOD11, "--threads", "0", SHARED), "usage")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    check_verify_rejects_tampered_selftest(tmp)
+    check_export_through_cli(tmp)
+check_bad_option_values()
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
