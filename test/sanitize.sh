@@ -60,7 +60,7 @@ valgrind)
     fi
   }
   for t in "$b"/test/test_kernels "$b"/test/test_k_*; do
-    [ -x "$t" ] && run "$t"
+    if [ -x "$t" ]; then run "$t"; else echo "FAIL $t is not built"; failed=$((failed + 1)); fi
   done
   run "$b/test/test_image" "$fx/images"
   # The format test's truncation sweep is quadratic in valgrind time: the small model only.

@@ -14,7 +14,7 @@ for dir in "$here"/regress/*/; do
   if [ "$target" = fuzz_exporter ]; then
     run=(env PYTHONPATH="$here/../../weights" "$py" "$here/fuzz_exporter.py")
   else
-    run=("$build/$target")
+    run=("$build/test/fuzz/$target")
   fi
   for f in "${files[@]}"; do
     total=$((total + 1))

@@ -29,13 +29,13 @@ if [ "$target" = fuzz_exporter ]; then
   run=(env PYTHONPATH="$src/weights" "$py" "$here/fuzz_exporter.py")
   extra=(-max_len=262144)
 else
-  if [ ! -x "$build/$target" ]; then
+  if [ ! -x "$build/test/fuzz/$target" ]; then
     cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER=clang -DMORSEL_FUZZ=ON -DMORSEL_BUILD_TESTS=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$build" -j2 --target "$target" >"$build/build-$target.log" 2>&1 ||
       { tail -30 "$build/build-$target.log"; echo "FAIL building $target"; exit 1; }
   fi
-  run=("$build/$target")
+  run=("$build/test/fuzz/$target")
   extra=(-max_len=65536 -rss_limit_mb=2048)
 fi
 log=$build/$target.log
