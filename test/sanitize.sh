@@ -55,7 +55,7 @@ valgrind)
     if "${vg[@]}" "$@" >"$b/valgrind.out" 2>&1; then
       echo "ok   valgrind $(basename "$1") ($((SECONDS - t0)) s)"
     else
-      tail -40 "$b/valgrind.out"
+      grep -E '^==[0-9]+==' "$b/valgrind.out" | head -60
       echo "FAIL valgrind $*"
       failed=$((failed + 1))
     fi
