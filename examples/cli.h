@@ -15,9 +15,6 @@ morsel_model *cli_open_model(const char *path);
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 
-/* OpenBLAS's thread count (an OpenBLAS extension, hence declared here). */
-void cli_set_threads(int n);
-
 #define BENCH_MAX_THREADS 256
 
 /* The FP32 FMA peak measured now: gflops_1 on one thread alone; with threads > 1, that many

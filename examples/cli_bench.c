@@ -206,8 +206,8 @@ static void print_types(const morsel_model *m, const morsel_model_info *in, cons
     if (!types || !tms || !count)
         goto done;
     for (int i = 0; i < in->n_ops; i++) {
-        morsel_op_info op;
-        morsel_model_get_op(m, i, &op);
+        morsel_op_info op = MORSEL_OP_INFO_INIT;
+        morsel_model_get_op(m, i, &op, NULL);
         int t = 0;
         while (t < nt && strcmp(types[t], op.type))
             t++;
@@ -254,9 +254,9 @@ static void print_top_layers(const morsel_model *m, const morsel_model_info *in,
     printf("\n%4s %-28s %-18s %-28s %-14s %9s %8s\n", "#", "layer (Keras)", "op", "kernel",
            "output", "ms", "GFLOP/s");
     for (int a = 0; a < top; a++) {
-        morsel_op_info op;
+        morsel_op_info op = MORSEL_OP_INFO_INIT;
         char shape[64];
-        morsel_model_get_op(m, idx[a], &op);
+        morsel_model_get_op(m, idx[a], &op, NULL);
         shape_str(&op, shape, sizeof shape);
         printf("%4d %-28.28s %-18.18s %-28.28s %-14s %9.3f %8.1f\n", idx[a], str_or(op.name, "?"),
                op.type, str_or(op.kernel, "?"), shape, op_ms[idx[a]],
@@ -323,9 +323,9 @@ static void print_json(const bench_opts *o, const morsel_model *m, const morsel_
     if (r->op_ms) {
         printf(",\"ops\":[");
         for (int i = 0; i < in->n_ops; i++) {
-            morsel_op_info op;
+            morsel_op_info op = MORSEL_OP_INFO_INIT;
             char shape[64];
-            morsel_model_get_op(m, i, &op);
+            morsel_model_get_op(m, i, &op, NULL);
             shape_str(&op, shape, sizeof shape);
             printf("%s{\"index\":%d,\"name\":", i ? "," : "", i);
             cli_json_string(stdout, str_or(op.name, ""));
@@ -351,12 +351,11 @@ int cli_bench(int argc, char **argv)
     morsel_model *m = open_timed(&o, &r.load_ms);
     if (!m)
         return 1;
-    morsel_model_info in;
-    morsel_model_get_info(m, &in);
+    morsel_model_info in = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(m, &in, NULL);
     morsel_context *ctx = NULL;
     morsel_error err = {0};
     int rc = 1;
-    cli_set_threads(o.threads);
     if (morsel_context_create(m, &ctx, &err) != MORSEL_OK ||
         morsel_context_set_threads(ctx, o.threads, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel bench: %s\n", err.message);
@@ -365,8 +364,8 @@ int cli_bench(int argc, char **argv)
     if (measure(&o, &in, ctx, &r))
         goto done;
     for (int i = 0; i < in.n_ops; i++) {
-        morsel_op_info op;
-        if (morsel_model_get_op(m, i, &op) == MORSEL_OK)
+        morsel_op_info op = MORSEL_OP_INFO_INIT;
+        if (morsel_model_get_op(m, i, &op, NULL) == MORSEL_OK)
             r.macs += op.macs;
     }
     r.images_per_s = o.batch * 1e3 / r.median_ms;

@@ -28,8 +28,8 @@ int cli_info(int argc, char **argv)
     morsel_model *m = cli_open_model(argv[1]);
     if (!m)
         return 1;
-    morsel_model_info in;
-    morsel_model_get_info(m, &in);
+    morsel_model_info in = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(m, &in, NULL);
     printf("model          %s\n", in.name);
     printf("file           %s (%llu bytes, format %u.%u)\n", argv[1],
            (unsigned long long)in.file_bytes, in.version_major, in.version_minor);
@@ -50,13 +50,15 @@ int cli_info(int argc, char **argv)
            in.weights_bytes / 1e6);
     printf("arena          %.2f MB activations + %.2f MB scratch per context\n",
            in.arena_bytes / 1e6, in.scratch_bytes / 1e6);
+    printf("work           %.3g G operations per inference (MACs, pool and resize taps)\n",
+           in.work / 1e9);
     printf("kernels        %s\n", in.isa);
     printf("self-test      %s\n", in.has_selftest ? "embedded (run `morsel verify`)" : "none");
     printf("\n  #  %-18s %-12s %-14s %10s  %s\n", "op", "activation", "output", "params",
            "Keras layer (class)");
     for (int i = 0; i < in.n_ops; i++) {
-        morsel_op_info o;
-        morsel_model_get_op(m, i, &o);
+        morsel_op_info o = MORSEL_OP_INFO_INIT;
+        morsel_model_get_op(m, i, &o, NULL);
         printf("%3d  %-18s %-12s ", i, o.type, o.activation);
         print_shape(&o);
         printf(" %10llu  %s (%s)\n", (unsigned long long)o.n_params, o.name, o.class_name);

@@ -123,6 +123,17 @@ with tempfile.TemporaryDirectory() as tmp:
     refuses("a missing image is refused", ("classify", "--model", FOOD11, "/nonexistent.png"),
             "cannot open")
 
+# issue 10: the open budgets as global flags (any sub-command), and directories as images
+refuses("--max-work below the model's work refuses it", ("--max-work", "0.001", "info", FOOD11),
+        "max_work")
+refuses("--max-memory below the model's arena refuses it", ("info", FOOD11, "--max-memory=1"),
+        "max_memory_bytes")
+p = morsel("--max-work", "50", "--max-memory", "512", "info", FOOD11)
+check(p.returncode == 0, "generous budgets open the model", p.stderr)
+refuses("a bad --max-work value is refused", ("--max-work", "lots", "info", FOOD11),
+        "positive number")
+refuses("a directory given as an image is refused", ("classify", "--model", FOOD11, SHARED),
+        "is a directory")
 refuses("an unknown command is refused", ("frobnicate",), "unknown command")
 refuses("a bad --top is refused", ("classify", "--model", FOOD11, "--top", "0", NOODLES),
         "usage")

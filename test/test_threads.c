@@ -24,7 +24,8 @@ typedef struct shared {
     const uint8_t *rgb, *encoded;
     int rgb_w, rgb_h;
     size_t encoded_len;
-    morsel_preprocess pp[2];            /* the model's own, and another filter + crop */
+    morsel_preprocess pp[2];            /* [0] unused: NULL restores the model's own; [1] another
+                                         * filter and crop */
     morsel_class expected[T_COUNT][2][TOP]; /* [T_RGB / T_ENCODED][pp] */
     int rounds;
 } shared;
@@ -91,7 +92,7 @@ static void *worker(void *arg)
                    memcmp(y, s->expected_run + k * s->n_out, s->n_out * sizeof *y) == 0;
         } else {
             morsel_class top[TOP];
-            st = morsel_context_set_preprocess(ctx, &s->pp[v]);
+            st = morsel_context_set_preprocess(ctx, v ? &s->pp[1] : NULL, &err);
             if (st == MORSEL_OK)
                 st = classify(ctx, s, task, top, &err);
             same = st == MORSEL_OK && same_top(top, s->expected[task][v], TOP < (int)s->n_out
@@ -142,7 +143,7 @@ static int compute_expected(shared *s, float *expected_run)
         bad |= morsel_run(solo, s->inputs + k * s->n_in, s->n_in, MORSEL_OUTPUT_PROBS,
                           expected_run + k * s->n_out, s->n_out, &err) != MORSEL_OK;
     for (int v = 0; v < 2; v++) {
-        bad |= morsel_context_set_preprocess(solo, &s->pp[v]) != MORSEL_OK;
+        bad |= morsel_context_set_preprocess(solo, v ? &s->pp[1] : NULL, &err) != MORSEL_OK;
         bad |= classify(solo, s, T_RGB, s->expected[T_RGB][v], &err) != MORSEL_OK;
         bad |= classify(solo, s, T_ENCODED, s->expected[T_ENCODED][v], &err) != MORSEL_OK;
     }
@@ -175,13 +176,12 @@ int main(int argc, char **argv)
         printf("FAIL cannot read %s\n0 passed, 1 failed\n", argv[2]);
         return 1;
     }
-    morsel_model_info info;
-    morsel_model_get_info(m, &info);
+    morsel_model_info info = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(m, &info, NULL);
     s.model = m;
     s.encoded = encoded;
     s.n_in = (size_t)info.input_h * info.input_w * info.input_c;
     s.n_out = (size_t)info.n_outputs;
-    s.pp[0] = info.preprocess;
     s.pp[1] = info.preprocess;
     s.pp[1].filter = info.preprocess.filter == MORSEL_RESIZE_NEAREST ? MORSEL_RESIZE_BICUBIC
                                                                      : MORSEL_RESIZE_NEAREST;

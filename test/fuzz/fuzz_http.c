@@ -57,7 +57,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                 g_srv.cfg.model ? err.message : "unset");
         exit(2);
     }
-    morsel_model_get_info(g_srv.model, &g_srv.info);
+    g_srv.info = (morsel_model_info)MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(g_srv.model, &g_srv.info, NULL);
     g_srv.cfg.model_name = "tiny";
     g_srv.cfg.top_k = 5;
     g_srv.cfg.queue = 4;
@@ -65,8 +66,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     g_srv.cfg.threads = 1;
     g_srv.cfg.max_body = 1 << 20;
     g_srv.ready = 1;
-    morsel_decode_options opt = {.max_pixels = 4u << 20};
-    morsel_context_set_decode_options(ctx, &opt);
+    morsel_decode_options opt = MORSEL_DECODE_OPTIONS_INIT;
+    opt.max_pixels = 4u << 20;
+    morsel_context_set_decode_options(ctx, &opt, NULL);
     return 0;
 }
 

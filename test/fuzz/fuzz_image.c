@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static morsel_model *model;
 static morsel_context *ctx;
-static morsel_model_info info;
+static morsel_model_info info = MORSEL_MODEL_INFO_INIT;
 
 static void must(int cond, const char *what)
 {
@@ -38,9 +38,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                 path ? err.message : "unset");
         exit(2);
     }
-    morsel_model_get_info(model, &info);
-    morsel_decode_options opt = {.max_pixels = FUZZ_MAX_PIXELS};
-    must(morsel_context_set_decode_options(ctx, &opt) == MORSEL_OK, "decode options refused");
+    morsel_model_get_info(model, &info, NULL);
+    morsel_decode_options opt = MORSEL_DECODE_OPTIONS_INIT;
+    opt.max_pixels = FUZZ_MAX_PIXELS;
+    must(morsel_context_set_decode_options(ctx, &opt, NULL) == MORSEL_OK, "decode options refused");
     return 0;
 }
 
@@ -59,8 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         must(err.message[0] != 0, "classify failed without a message");
     }
 
-    morsel_decode_options opt = {.max_pixels = FUZZ_MAX_PIXELS, .exif_orientation = 1,
-                                 .jpeg_fast_scale = 1};
+    morsel_decode_options opt = MORSEL_DECODE_OPTIONS_INIT;
+    opt.max_pixels = FUZZ_MAX_PIXELS;
+    opt.exif_orientation = 1;
+    opt.jpeg_fast_scale = 1;
     uint8_t *rgb = NULL;
     int w = 0, h = 0;
     st = morsel_decode_image(data, size, &opt, info.input_w, info.input_h, &rgb, &w, &h, &err);
