@@ -233,12 +233,10 @@ class Runner:
 
     def bench(self, path):
         r = subprocess.run([self.binary, "bench", "--model", path, "--runs", "5", "--warmup",
-                            "1", "--threads", "1"], capture_output=True, text=True)
+                            "1", "--threads", "1", "--json"], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"morsel bench failed: {r.stderr.strip()}")
-        lines = r.stdout.strip().splitlines()
-        cols = lines[0].split()
-        return float(lines[1].split()[cols.index("median_ms")])
+        return float(json.loads(r.stdout)["median_ms"])
 
     def verify(self, path):
         r = subprocess.run([self.binary, "verify", path], capture_output=True, text=True)
