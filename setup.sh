@@ -12,10 +12,12 @@ if command -v apt-get >/dev/null; then
   [ "$(dpkg --print-architecture)" = arm64 ] || dpkg --print-foreign-architectures | grep -qx arm64 ||
     $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update -qq
-  # Build: compiler, CMake, OpenBLAS, libpng, libjpeg-turbo. Tests: clang (warnings check),
+  # Build: compiler, CMake, OpenBLAS, libpng, libjpeg-turbo. Tests: clang (warnings check,
+  # sanitizers, libFuzzer: libclang-rt), valgrind (memcheck),
   # python3-venv, chromium + chromium-driver (browser test). Load test: siege, wrk, haproxy.
+  # libgfortran-12-dev: `pkg-config --static --libs openblas` names -lgfortran (install test).
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    build-essential cmake pkg-config clang libclang-rt-14-dev libopenblas-dev libpng-dev libjpeg62-turbo-dev libmicrohttpd-dev libjansson-dev nettle-dev \
+    build-essential cmake pkg-config clang libclang-rt-14-dev valgrind libopenblas-dev libgfortran-12-dev libpng-dev libjpeg62-turbo-dev libmicrohttpd-dev libjansson-dev nettle-dev \
     chromium chromium-driver siege wrk haproxy \
     python3 python3-venv ca-certificates >/dev/null
   # Cross builds run under qemu-user (test/cross/): aarch64 in full, armhf minimal.

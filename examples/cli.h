@@ -15,8 +15,18 @@ morsel_model *cli_open_model(const char *path);
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 
-/* OpenBLAS's thread count (an OpenBLAS extension, hence declared here). */
-void cli_set_threads(int n);
+#define BENCH_MAX_THREADS 256
+
+/* The FP32 FMA peak measured now: gflops_1 on one thread alone; with threads > 1, that many
+ * copies at once on as many threads (gflops_all in total). isa names the instructions used. */
+typedef struct bench_peak_result {
+    const char *isa;
+    int threads;
+    double gflops_1, gflops_per_thread, gflops_all;
+} bench_peak_result;
+
+/* Returns 0, or -1 when threads cannot be started (1..BENCH_MAX_THREADS). */
+int bench_peak(int threads, bench_peak_result *out);
 
 int cli_classify(int argc, char **argv);
 int cli_info(int argc, char **argv);

@@ -92,8 +92,7 @@ int cli_classify(int argc, char **argv)
         return 2;
     }
     morsel_resize_filter filter = MORSEL_RESIZE_BILINEAR;
-    morsel_preprocess scaled;
-    memset(&scaled, 0, sizeof scaled);
+    morsel_preprocess scaled = MORSEL_PREPROCESS_INIT;
     morsel_error perr = {0};
     if (resize && morsel_resize_filter_parse(resize, &filter, &perr) != MORSEL_OK) {
         fprintf(stderr, "morsel classify: --resize: %s\n", perr.message);
@@ -110,19 +109,20 @@ int cli_classify(int argc, char **argv)
     morsel_model *m = cli_open_model(model_path);
     if (!m)
         return 1;
-    cli_set_threads(threads);
     morsel_context *ctx = NULL;
     morsel_error err = {0};
-    if (morsel_context_create(m, &ctx, &err) != MORSEL_OK) {
+    if (morsel_context_create(m, &ctx, &err) != MORSEL_OK ||
+        morsel_context_set_threads(ctx, threads, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel: %s\n", err.message);
+        morsel_context_destroy(ctx);
         morsel_model_close(m);
         return 1;
     }
     int rc = 0;
     if (resize || crop || preset) {
-        morsel_model_info info;
+        morsel_model_info info = MORSEL_MODEL_INFO_INIT;
         morsel_preprocess pp;
-        if (morsel_model_get_info(m, &info) != MORSEL_OK) {
+        if (morsel_model_get_info(m, &info, &err) != MORSEL_OK) {
             rc = 1;
         } else {
             pp = info.preprocess;
@@ -135,19 +135,19 @@ int cli_classify(int argc, char **argv)
                 memcpy(pp.scale, scaled.scale, sizeof pp.scale);
                 memcpy(pp.offset, scaled.offset, sizeof pp.offset);
             }
-            if (morsel_context_set_preprocess(ctx, &pp) != MORSEL_OK)
+            if (morsel_context_set_preprocess(ctx, &pp, &err) != MORSEL_OK)
                 rc = 1;
         }
         if (rc)
-            fprintf(stderr, "morsel: cannot apply the preprocessing override\n");
+            fprintf(stderr, "morsel: cannot apply the preprocessing override: %s\n",
+                    err.message);
     }
     if (!rc && (exif || fast)) {
-        morsel_decode_options opt;
-        memset(&opt, 0, sizeof opt); /* zero limits: the defaults */
+        morsel_decode_options opt = MORSEL_DECODE_OPTIONS_INIT; /* zero limits: the defaults */
         opt.exif_orientation = exif;
         opt.jpeg_fast_scale = fast;
-        if (morsel_context_set_decode_options(ctx, &opt) != MORSEL_OK) {
-            fprintf(stderr, "morsel: cannot apply the decode options\n");
+        if (morsel_context_set_decode_options(ctx, &opt, &err) != MORSEL_OK) {
+            fprintf(stderr, "morsel: cannot apply the decode options: %s\n", err.message);
             rc = 1;
         }
     }
@@ -155,7 +155,7 @@ int cli_classify(int argc, char **argv)
     int failures = 0;
     for (int i = first; !rc && i < argc; i++) {
         int n = 0;
-        morsel_timings t;
+        morsel_timings t = MORSEL_TIMINGS_INIT;
         if (morsel_classify_file(ctx, argv[i], k, top, &n, &t, &err) != MORSEL_OK) {
             fprintf(stderr, "morsel: %s\n", err.message);
             failures++;

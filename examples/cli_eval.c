@@ -54,7 +54,7 @@ static int classify_all(morsel_context *ctx, eval_set *set, int k, int show_prog
         if (it->truth < 0)
             continue;
         morsel_error err = {0};
-        morsel_timings t;
+        morsel_timings t = MORSEL_TIMINGS_INIT;
         int n = 0;
         if (morsel_classify_file(ctx, it->path, k, top, &n, &t, &err) != MORSEL_OK || n < 1) {
             /* the library's message usually starts with the path, which the report shows */
@@ -133,11 +133,10 @@ int cli_eval(int argc, char **argv)
     morsel_model *m = cli_open_model(model_path);
     if (!m)
         return 1;
-    morsel_model_info info;
-    morsel_model_get_info(m, &info);
+    morsel_model_info info = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(m, &info, NULL);
     if (k > info.n_outputs)
         k = info.n_outputs;
-    cli_set_threads(threads);
 
     eval_set set;
     char msg[4096];
@@ -152,7 +151,8 @@ int cli_eval(int argc, char **argv)
     memset(&em, 0, sizeof em);
     eval_run_info ri = {model_path, dir, m, threads};
     int rc = 1;
-    if (morsel_context_create(m, &ctx, &err) != MORSEL_OK) {
+    if (morsel_context_create(m, &ctx, &err) != MORSEL_OK ||
+        morsel_context_set_threads(ctx, threads, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel eval: %s\n", err.message);
     } else if (classify_all(ctx, &set, k, isatty(STDERR_FILENO)) != 0 ||
                eval_compute(&set, info.n_outputs, k, &em) != 0) {

@@ -14,9 +14,6 @@
 #define MORSEL_PYTHON_DEFAULT "python3"
 #endif
 
-void openblas_set_num_threads(int num_threads);
-
-void cli_set_threads(int n) { openblas_set_num_threads(n); }
 
 const char *cli_default_model(void)
 {
@@ -24,11 +21,14 @@ const char *cli_default_model(void)
     return env && *env ? env : MORSEL_SOURCE_DIR "/weights/nsfwjs_mobilenet_v2.morsel";
 }
 
+/* --max-work / --max-memory, taken out of argv by main() for every sub-command. */
+static morsel_open_options g_open = {.struct_size = sizeof(morsel_open_options)};
+
 morsel_model *cli_open_model(const char *path)
 {
     morsel_model *m = NULL;
     morsel_error err = {0};
-    if (morsel_model_open_file(path, &m, &err) != MORSEL_OK) {
+    if (morsel_model_open_file_ex(path, &g_open, &m, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel: %s\n", err.message);
         return NULL;
     }
@@ -52,7 +52,9 @@ void cli_json_string(FILE *f, const char *s)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: morsel COMMAND ...\n"
+            "usage: morsel [--max-work GOPS] [--max-memory MIB] COMMAND ...\n"
+            "  (budgets for opening a model: operations per inference in billions, default\n"
+            "   100; activation + scratch memory per context in MiB, default 1024)\n"
             "  classify [--model M] [--top K] [--json] [--threads N] [--resize F] [--crop C]\n"
             "           [--preprocess P] [--exif] [--fast-jpeg] IMAGE...\n"
             "                               classify JPEG/PNG images (default model: $MORSEL_MODEL\n"
@@ -65,8 +67,9 @@ static void usage(FILE *f)
             "                               accuracy, per-class precision/recall/F1, confusion\n"
             "                               matrix on a labelled folder (class sub-folders or\n"
             "                               <class index>_<n>.jpg names)\n"
-            "  bench [--model M] [--runs N] [--warmup N] [--threads N]\n"
-            "                               time inference: median and p90 over N runs\n"
+            "  bench [--model M] [--runs N] [--warmup N] [--threads N] [--batch N] [--per-op]\n"
+            "        [--isa I] [--json]     time inference: load, first run, median/p90/min,\n"
+            "                               GFLOP/s against the measured FMA peak, peak RSS\n"
             "  export INPUT -o OUT.morsel [exporter options]\n"
             "                               convert a Keras .keras/.h5 or TF.js model (runs\n"
             "                               weights/morsel_export.py; --help for its options)\n",
@@ -115,9 +118,8 @@ static int cmd_run(int argc, char **argv)
     morsel_model *m = cli_open_model(argv[1]);
     if (!m)
         return 1;
-    cli_set_threads(1);
-    morsel_model_info info;
-    morsel_model_get_info(m, &info);
+    morsel_model_info info = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(m, &info, NULL);
     void *in = NULL;
     size_t in_size = 0;
     int rc = 1;
@@ -199,8 +201,46 @@ static int cmd_export(int argc, char **argv)
     return 1;
 }
 
+/* Removes "--max-work N" / "--max-memory N" (or --opt=N) anywhere in argv; -1 on a bad value. */
+static int take_budgets(int *argc, char **argv)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *names[2] = {"--max-work", "--max-memory"};
+        int which = -1;
+        const char *val = NULL;
+        for (int k = 0; k < 2; k++) {
+            size_t n = strlen(names[k]);
+            if (!strncmp(argv[i], names[k], n) && (argv[i][n] == '=' || !argv[i][n])) {
+                which = k;
+                val = argv[i][n] == '=' ? argv[i] + n + 1 : (i + 1 < *argc ? argv[++i] : NULL);
+            }
+        }
+        if (which < 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        char *end = NULL;
+        double v = val ? strtod(val, &end) : 0.0;
+        if (!val || end == val || *end || !(v > 0) || v > 1e12) {
+            fprintf(stderr, "morsel: %s needs a positive number, got '%s'\n", names[which],
+                    val ? val : "");
+            return -1;
+        }
+        if (which == 0)
+            g_open.max_work = (uint64_t)(v * 1e9);
+        else
+            g_open.max_memory_bytes = (uint64_t)(v * 1048576.0);
+    }
+    argv[out] = NULL;
+    *argc = out;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (take_budgets(&argc, argv) != 0)
+        return 2;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

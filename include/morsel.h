@@ -5,10 +5,19 @@
  * morsel_context (activation arena + scratch). A context must not be used by two threads at
  * once. No function keeps global state; none calls exit() or abort() on bad input.
  *
- * Memory: the caller owns every buffer it passes in. morsel_model_open_memory() uses a 64-byte
- * aligned buffer in place (it must then outlive the model) and copies any other. Inference on a
- * context allocates nothing; decoding an
- * encoded image reuses a per-context pixel buffer that grows only when a larger image arrives.
+ * Lifetimes: a model is reference-counted. morsel_model_open_*() gives the caller one reference
+ * and morsel_context_create() takes another, so morsel_model_close() may come before the
+ * contexts are destroyed: the model is freed when the last of them goes (from any thread).
+ *
+ * Memory: the caller owns every buffer it passes in. morsel_model_open_memory() copies the
+ * buffer; morsel_model_open_memory_ex(..., MORSEL_MEMORY_BORROW, ...) uses it in place instead.
+ * Inference on a context allocates nothing; decoding an encoded image reuses a per-context
+ * pixel buffer that grows only when a larger image arrives.
+ *
+ * ABI: public structs the caller allocates begin with `size_t struct_size`, which the caller
+ * sets to sizeof(the struct) (or initialises with the MORSEL_*_INIT macro). The library reads
+ * and writes only the fields that size covers, so fields added at the end in later versions do
+ * not break programs built against this header (README.md, "Versions and ABI").
  */
 #ifndef MORSEL_H
 #define MORSEL_H
@@ -20,7 +29,20 @@
 extern "C" {
 #endif
 
-#define MORSEL_VERSION_STRING "0.1.0"
+#define MORSEL_VERSION_MAJOR 0
+#define MORSEL_VERSION_MINOR 2
+#define MORSEL_VERSION_PATCH 0
+#define MORSEL_VERSION_STRING "0.2.0"
+/* major * 10000 + minor * 100 + patch: compare with morsel_version_number() at run time. */
+#define MORSEL_VERSION_NUMBER \
+    (MORSEL_VERSION_MAJOR * 10000 + MORSEL_VERSION_MINOR * 100 + MORSEL_VERSION_PATCH)
+
+/* MORSEL_*_INIT: a struct with struct_size set and every other field zero. */
+#ifdef __cplusplus
+#define MORSEL_STRUCT_INIT_(T) {sizeof(T)}
+#else
+#define MORSEL_STRUCT_INIT_(T) {.struct_size = sizeof(T)}
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MORSEL_API __attribute__((visibility("default")))
@@ -49,14 +71,22 @@ typedef struct morsel_error {
 
 MORSEL_API const char *morsel_status_name(morsel_status s);
 
+/* The version of the library actually loaded ("0.2.0" / MORSEL_VERSION_NUMBER of its build),
+ * which may be newer than the header a program was compiled with. */
+MORSEL_API const char *morsel_version(void);
+MORSEL_API int morsel_version_number(void);
+
 typedef struct morsel_model morsel_model;
 typedef struct morsel_context morsel_context;
 
 /* ---- models ---------------------------------------------------------------------------- */
 
+/* Anything but a regular file (directory, FIFO, device) is refused without blocking. */
 MORSEL_API morsel_status morsel_model_open_file(const char *path, morsel_model **out, morsel_error *err);
+/* Copies data (size bytes): the caller may free it as soon as this returns. */
 MORSEL_API morsel_status morsel_model_open_memory(const void *data, size_t size, morsel_model **out,
                                        morsel_error *err);
+/* Drops the caller's reference; the model lives on while contexts created from it exist. */
 MORSEL_API void morsel_model_close(morsel_model *model);
 
 /* Options for opening a model. Zero-initialise, then set struct_size = sizeof(the struct):
@@ -67,10 +97,31 @@ typedef struct morsel_open_options {
      * "avx2", "avx512" force one (MORSEL_ERR_UNSUPPORTED when this CPU or build lacks it).
      * For tests and benchmarks. */
     const char *isa;
+    /* Compute budget: multiply-accumulates plus pooling/resize work of one inference, summed
+     * over the ops at load. 0: the default, 100 G (VGG16 at 224 needs 15.5 G, NASNetLarge at
+     * 331 about 24 G). A file over it is refused with MORSEL_ERR_LIMIT. */
+    uint64_t max_work;
+    /* Memory budget of one context: activation arena + kernel scratch of one thread (each
+     * extra thread adds its scratch). 0: the default, 1 GiB. MORSEL_ERR_LIMIT when over. */
+    uint64_t max_memory_bytes;
 } morsel_open_options;
+
+#define MORSEL_DEFAULT_MAX_WORK 100000000000ull
+#define MORSEL_DEFAULT_MAX_MEMORY_BYTES (1ull << 30)
 
 MORSEL_API morsel_status morsel_model_open_file_ex(const char *path, const morsel_open_options *opt,
                                                    morsel_model **out, morsel_error *err);
+
+/* How open_memory_ex treats the buffer, in the spirit of sqlite's SQLITE_TRANSIENT/STATIC:
+ * COPY: the library copies it (the caller may free it at once).
+ * BORROW: the library reads it in place for the model's whole life (until the last context
+ * is destroyed), so it must stay valid and unchanged until then; it must be 64-byte aligned
+ * (weights are read in place as floats), else MORSEL_ERR_ARGUMENT. */
+#define MORSEL_MEMORY_COPY 0
+#define MORSEL_MEMORY_BORROW 1
+MORSEL_API morsel_status morsel_model_open_memory_ex(const void *data, size_t size, int mode,
+                                                     const morsel_open_options *opt,
+                                                     morsel_model **out, morsel_error *err);
 
 typedef enum morsel_resize_filter {
     MORSEL_RESIZE_NEAREST = 0,
@@ -83,14 +134,17 @@ typedef enum morsel_resize_filter {
 /* How pixels become the model's input: resize (and optionally centre-crop) to the input size,
  * reorder channels, then input = pixel(0..255) * scale[c] + offset[c]. */
 typedef struct morsel_preprocess {
+    size_t struct_size; /* sizeof(morsel_preprocess) */
     morsel_resize_filter filter;
     int center_crop;   /* 0: stretch to the input size; 1: Pillow ImageOps.fit centre crop */
     int bgr;           /* 1: feed channels in BGR order */
     float scale[3];
     float offset[3];
 } morsel_preprocess;
+#define MORSEL_PREPROCESS_INIT MORSEL_STRUCT_INIT_(morsel_preprocess)
 
 typedef struct morsel_model_info {
+    size_t struct_size;     /* sizeof(morsel_model_info) */
     int input_h, input_w, input_c;
     int n_outputs;          /* classes */
     int n_ops, n_tensors;
@@ -106,15 +160,19 @@ typedef struct morsel_model_info {
     morsel_preprocess preprocess;
     const char *name, *source, *keras_version, *exporter_version, *source_format, *license;
     const char *isa;        /* kernel variant chosen for this CPU: "scalar", "avx2", ... */
+    uint64_t work;          /* what the compute budget counts (morsel_open_options.max_work) */
 } morsel_model_info;
+#define MORSEL_MODEL_INFO_INIT MORSEL_STRUCT_INIT_(morsel_model_info)
 
-MORSEL_API morsel_status morsel_model_get_info(const morsel_model *model, morsel_model_info *info);
+MORSEL_API morsel_status morsel_model_get_info(const morsel_model *model, morsel_model_info *info,
+                                               morsel_error *err);
 
 /* Label of class i, or NULL when out of range / the model has no labels. */
 MORSEL_API const char *morsel_model_label(const morsel_model *model, int i);
 
 /* One op of the planned graph, for `morsel info`. */
 typedef struct morsel_op_info {
+    size_t struct_size;      /* sizeof(morsel_op_info) */
     const char *type;        /* Morsel op name: "conv2d", "depthwise_conv2d", ... */
     const char *activation;  /* fused activation name: "linear", "relu6", ... */
     const char *name;        /* Keras layer name */
@@ -124,14 +182,19 @@ typedef struct morsel_op_info {
     uint64_t n_params;
     const char *kernel;      /* the microkernel chosen at load, e.g. "f32_dwconv3x3_s2_avx512" */
     uint64_t macs;           /* multiply-accumulates of one inference (conv, depthwise, dense) */
+    uint64_t work;           /* macs, or the comparisons/taps of a pool or resize: the budget */
 } morsel_op_info;
+#define MORSEL_OP_INFO_INIT MORSEL_STRUCT_INIT_(morsel_op_info)
 
-MORSEL_API morsel_status morsel_model_get_op(const morsel_model *model, int i, morsel_op_info *info);
+MORSEL_API morsel_status morsel_model_get_op(const morsel_model *model, int i, morsel_op_info *info,
+                                             morsel_error *err);
 
 /* ---- contexts and inference ------------------------------------------------------------- */
 
+/* The context holds a reference to the model (see Lifetimes above). */
 MORSEL_API morsel_status morsel_context_create(const morsel_model *model, morsel_context **out,
                                     morsel_error *err);
+/* Also drops the context's model reference (freeing the model if it was the last). */
 MORSEL_API void morsel_context_destroy(morsel_context *ctx);
 
 /* ---- threads ------------------------------------------------------------------------------
@@ -167,14 +230,17 @@ typedef struct morsel_class {
 } morsel_class;
 
 typedef struct morsel_timings {
+    size_t struct_size;   /* sizeof(morsel_timings) */
     double decode_ms;     /* image decoding */
     double preprocess_ms; /* resize, crop, scaling */
     double inference_ms;  /* the network */
     double total_ms;
 } morsel_timings;
+#define MORSEL_TIMINGS_INIT MORSEL_STRUCT_INIT_(morsel_timings)
 
 /* Classify one image. Fills top[0..*n_top) with the k best classes, best first
- * (*n_top = min(k, classes)). timings may be NULL. */
+ * (*n_top = min(k, classes)). timings may be NULL (else its struct_size must be set).
+ * classify_file refuses anything but a regular file, without blocking on a FIFO. */
 MORSEL_API morsel_status morsel_classify_file(morsel_context *ctx, const char *path, int k,
                                    morsel_class *top, int *n_top, morsel_timings *timings,
                                    morsel_error *err);
@@ -192,7 +258,9 @@ typedef enum morsel_output {
 } morsel_output;
 
 /* Raw tensor in, tensor out: input is a batch of N preprocessed [H,W,C] float32 tensors
- * (n_in = N*H*W*C, N >= 1); output receives N outputs back to back (n_out = N * output size). */
+ * (n_in = N*H*W*C, N >= 1); output receives N outputs back to back (n_out = N * output size).
+ * A NaN or infinite input value is refused (MORSEL_ERR_ARGUMENT, naming its index) before
+ * anything runs: max-pooling and ReLU would otherwise hide it in some outputs and not others. */
 MORSEL_API morsel_status morsel_run(morsel_context *ctx, const float *input, size_t n_in, morsel_output which,
                          float *output, size_t n_out, morsel_error *err);
 
@@ -206,6 +274,7 @@ MORSEL_API morsel_status morsel_selftest(morsel_context *ctx, float *max_abs_dif
 /* How classify_file / classify_encoded / morsel_decode_image decode. A zeroed struct gives the
  * defaults, which match Pillow's Image.open(f).convert('RGB') pixel for pixel. */
 typedef struct morsel_decode_options {
+    size_t struct_size;         /* sizeof(morsel_decode_options) */
     uint64_t max_encoded_bytes; /* 0: default 64 MiB */
     uint64_t max_pixels;        /* width*height of the stored image, 0: default 64 Mi pixels */
     /* 0 (default): ignore the EXIF orientation, exactly as PIL's Image.open does.
@@ -220,14 +289,19 @@ typedef struct morsel_decode_options {
      * move (up to 2e-3 on the shipped model; it equals draft() + the same resize in Pillow). */
     int jpeg_fast_scale;
 } morsel_decode_options;
+#define MORSEL_DECODE_OPTIONS_INIT MORSEL_STRUCT_INIT_(morsel_decode_options)
 
 /* Decoding options of this context's classify_file / classify_encoded (NULL: the defaults).
  * MORSEL_ERR_ARGUMENT when a flag is not 0 or 1. */
 MORSEL_API morsel_status morsel_context_set_decode_options(morsel_context *ctx,
-                                                           const morsel_decode_options *opt);
+                                                           const morsel_decode_options *opt,
+                                                           morsel_error *err);
 
-/* Overrides the model file's preprocessing for this context. */
-MORSEL_API morsel_status morsel_context_set_preprocess(morsel_context *ctx, const morsel_preprocess *pp);
+/* Overrides the model file's preprocessing for this context; NULL restores the model's own.
+ * MORSEL_ERR_ARGUMENT (context unchanged) for a filter outside the enum, center_crop or bgr
+ * other than 0/1, or a non-finite scale/offset. */
+MORSEL_API morsel_status morsel_context_set_preprocess(morsel_context *ctx, const morsel_preprocess *pp,
+                                                       morsel_error *err);
 
 /* Decodes JPEG or PNG (detected by magic bytes) to 8-bit RGB as Pillow's convert('RGB') gives.
  * opt may be NULL (defaults). target_w x target_h is the size the image is meant for (the model

@@ -454,7 +454,15 @@ def keras_outputs(model, x, linear_module):
 
 
 class Agreement:
-    """Accumulates max |Δprob|, max logits relative error and top-1 agreement."""
+    """Accumulates max |Δprob|, max logits relative error and top-1 agreement, and keeps Morsel's
+    outputs to judge two things a distance cannot: every value is finite (max(0.0, nan) is 0.0,
+    so a NaN would otherwise pass), and the outputs depend on the input (a network that ignores
+    its input agrees with Keras trivially)."""
+
+    # Across the inputs, a probability (or a logit, relative to the largest) must move by this
+    # much somewhere, or the top-1 change: 100x the 1e-5 parity bound, so the agreement is about
+    # the input, not a constant.
+    MIN_SPREAD = 1e-3
 
     def __init__(self, name):
         self.name = name
@@ -462,21 +470,63 @@ class Agreement:
         self.rel = 0.0
         self.top1 = 0
         self.n = 0
+        self.nonfinite = 0
+        self._probs = []
+        self._logits = []
 
     def add(self, probs, logits, ref_probs, ref_logits):
         probs = np.asarray(probs, np.float64).reshape(-1)
         ref_probs = np.asarray(ref_probs, np.float64).reshape(-1)
+        finite = bool(np.isfinite(probs).all())
+        self._probs.append(probs)
         self.dprob = max(self.dprob, float(np.abs(probs - ref_probs).max()))
         if logits is not None:
             logits = np.asarray(logits, np.float64).reshape(-1)
             ref_logits = np.asarray(ref_logits, np.float64).reshape(-1)
+            finite = finite and bool(np.isfinite(logits).all())
+            self._logits.append(logits)
             self.rel = max(self.rel, float(np.abs(logits - ref_logits).max()
                                            / max(np.abs(ref_logits).max(), 1e-30)))
+        if not finite:
+            self.nonfinite += 1
+            self.dprob = self.rel = math.inf
         self.top1 += int(np.argmax(probs) == np.argmax(ref_probs))
         self.n += 1
 
+    @property
+    def spread(self):
+        """(distinct top-1s, largest range of one probability, largest range of one logit
+        relative to the largest |logit|) across the inputs so far."""
+        if not self._probs:
+            return 0, 0.0, 0.0
+        p = np.stack(self._probs)
+        top = len(set(np.argmax(p, axis=-1).tolist())) if p.shape[-1] > 1 else 1
+        lrel = 0.0
+        if len(self._logits) == len(self._probs):
+            lg = np.nan_to_num(np.stack(self._logits), nan=0.0, posinf=0.0, neginf=0.0)
+            lrel = float((lg.max(axis=0) - lg.min(axis=0)).max() / max(np.abs(lg).max(), 1e-30))
+        return top, float(np.nan_to_num(p.max(axis=0) - p.min(axis=0), nan=0.0).max()), lrel
+
+    @property
+    def input_dependent(self):
+        top, rng, lrel = self.spread
+        return self.n < 2 or top > 1 or rng >= self.MIN_SPREAD or lrel >= self.MIN_SPREAD
+
+    def problems(self):
+        """What fails the row beyond the distances: non-finite values, input independence."""
+        out = []
+        if self.nonfinite:
+            out.append(f"{self.nonfinite}/{self.n} outputs not finite")
+        if not self.input_dependent:
+            top, rng, lrel = self.spread
+            out.append(f"outputs do not depend on the input ({top} distinct top-1, "
+                       f"probabilities move by at most {rng:.1e}, logits by {lrel:.1e} of their "
+                       f"largest across {self.n} inputs)")
+        return out
+
     def ok(self, tol=1e-5):
-        return self.dprob <= tol and self.rel <= tol and self.top1 == self.n
+        return (self.dprob <= tol and self.rel <= tol and self.top1 == self.n
+                and not self.problems())
 
 
 def print_table(rows, tol=1e-5):
@@ -484,3 +534,5 @@ def print_table(rows, tol=1e-5):
     for r in rows:
         print(f"{r.name:<34} {r.dprob:12.3e} {r.rel:15.3e} {r.top1:>3}/{r.n:<3}  "
               f"{'ok' if r.ok(tol) else 'FAIL'}")
+        for p in r.problems():
+            print(f"    ^ {p}")

@@ -18,9 +18,8 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import harness  # noqa: E402,F401  (sys.path and environment)
+from harness import HERE, ROOT  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 

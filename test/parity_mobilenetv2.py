@@ -19,14 +19,13 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get("MORSEL_SOURCE_DIR") or os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+import harness  # noqa: E402,F401  (sys.path and environment)
+from harness import HERE, ROOT  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
 import npref  # noqa: E402
+import parity_models as P  # noqa: E402
 
 TOL = 1e-5
 N_INPUTS = 5
@@ -88,7 +87,7 @@ def copy_weights(src, dst):
 
 
 def export(path, out):
-    cmd = [sys.executable, os.path.join(ROOT, "weights", "morsel_export.py"), path, "-o", out,
+    cmd = [sys.executable, harness.EXPORTER, path, "-o", out,
            "--preprocess", "tf", "--name", os.path.basename(path)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     print("  " + "\n  ".join(r.stdout.strip().splitlines()))
@@ -111,6 +110,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="morsel_parity_mnv2_")
     m3 = build(keras)
     n_bn = randomize(m3, keras)
+    # Statistics near the real ones, or the random ones kill every unit (outputs that do not
+    # depend on the input fail npref.Agreement).
+    xs = rng.uniform(-1, 1, (N_INPUTS, 224, 224, 3)).astype(np.float32)
+    P.fit_bn_statistics(m3, keras, xs, rng)
     m2 = build(tf_keras)
     n_copied = copy_weights(m3, m2)
     print(f"MobileNetV2 + head: {m3.count_params():,} parameters, {n_bn} BatchNormalization "
@@ -123,7 +126,6 @@ def main():
     m3.save(files[1][1])
     m2.save(files[2][1])
 
-    xs = rng.uniform(-1, 1, (N_INPUTS, 224, 224, 3)).astype(np.float32)
     rows, failures = [], []
     for title, path, model, k in files:
         out = path + ".morsel"

@@ -340,6 +340,75 @@ def randomize(model, k, rng):
     return {"bn": n_bn, "norm": n_norm, "bias": n_bias}
 
 
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if getattr(layer, "layers", None):
+            yield from _all_layers(layer)
+
+
+def _set_training(node, value):
+    """tf_keras Node: the call's kwargs and the flat argument list built from them."""
+    import tensorflow as tf
+    node.call_kwargs["training"] = value
+    if hasattr(node, "_flat_arguments"):
+        node._flat_arguments = tf.nest.flatten((node.call_args, node.call_kwargs))
+
+
+def fit_bn_statistics(model, k, x, rng, shift=(0.0, 0.5), scale=(0.8, 1.25)):
+    """Sets every BatchNormalization's moving mean/variance to the statistics its input really
+    has on `x` (one training-mode pass with momentum 0), then moves each off them (the mean up
+    by `shift` standard deviations, the variance by a factor in `scale`). Purely random
+    statistics far from the real ones push every unit of a deep network below its ReLU: the
+    outputs stop depending on the input and the parity check becomes vacuous. Exact statistics
+    make a random deep network chaotic: float32 rounding is amplified until Keras itself is
+    several 1e-5 from its float64 self. Shifting the means up by 0..0.5 sigma (measured on
+    MobileNet a0.25: 7 top-1s and Keras f32-vs-f64 7e-5 unshifted, 2 top-1s and 2e-6 shifted)
+    keeps the outputs input-dependent and the network well-conditioned. Returns the number of
+    layers set."""
+    bns = []
+    seen = set()
+    for layer in leaves(model):
+        if type(layer).__name__ == "BatchNormalization" and id(layer) not in seen:
+            seen.add(id(layer))
+            bns.append((layer, layer.momentum))
+            layer.momentum = 0.0
+    # tf_keras keeps `base(x, training=False)` of a nested model in the graph, and that wins
+    # over the outer call's training=True: lift it for this one pass.
+    pinned = []
+    for layer in _all_layers(model):
+        for node in getattr(layer, "_inbound_nodes", []):
+            kw = getattr(node, "call_kwargs", None)
+            if isinstance(kw, dict) and kw.get("training") is False:
+                pinned.append(node)
+                _set_training(node, True)
+    try:
+        model(x, training=True)
+    finally:
+        for node in pinned:
+            _set_training(node, False)
+        for layer, m in bns:
+            layer.momentum = m
+    for layer, _ in bns:
+        vals = []
+        std = None
+        for v in layer.weights:
+            a = np.asarray(v.numpy(), np.float64)
+            r = _role(v)
+            if r == "moving_variance":
+                std = np.sqrt(a)
+        for v in layer.weights:
+            a = np.asarray(v.numpy(), np.float64)
+            r = _role(v)
+            if r == "moving_mean":
+                a = a + rng.uniform(shift[0], shift[1], a.shape) * std
+            elif r == "moving_variance":
+                a = a * rng.uniform(scale[0], scale[1], a.shape)
+            vals.append(a.astype(np.float32))
+        layer.set_weights(vals)
+    return len(bns)
+
+
 def last_leaf(model):
     layer = model.layers[-1]
     while hasattr(layer, "layers") and getattr(layer, "layers", None):
@@ -396,21 +465,61 @@ def per_input_rel(a, b):
     return np.abs(a - b).max(axis=-1) / np.maximum(np.abs(b).max(axis=-1), 1e-30)
 
 
-def arbitrate(parsed, xs, morsel_logits, keras_logits, tol, worst=3):
-    """When Morsel's logits are further than `tol` from Keras's, which one is off? The float64
-    forward pass over the exported file (npref.py, independent of the exporter and the engine)
-    decides, on the `worst` inputs by Morsel-vs-Keras distance. Returns (Morsel vs f64,
-    Keras vs f64, number of inputs checked): the largest relative logit errors."""
-    import npref
-    d = per_input_rel(morsel_logits, keras_logits)
-    idx = [int(i) for i in np.argsort(-d)[:worst] if d[i] > tol]
-    if not idx:
-        return 0.0, 0.0, 0
-    f = np.stack([np.asarray(npref.run(parsed, xs[i], "logits"), np.float64).reshape(-1)
-                  for i in idx])
-    rm = float(per_input_rel(np.asarray(morsel_logits)[idx], f).max())
-    rk = float(per_input_rel(np.asarray(keras_logits)[idx], f).max())
-    return rm, rk, len(idx)
+def _float64_config(cfg):
+    """A Keras config with every float32 dtype (Keras 2 strings, Keras 3 DTypePolicy dicts)
+    replaced by float64."""
+    if isinstance(cfg, list):
+        return [_float64_config(v) for v in cfg]
+    if not isinstance(cfg, dict):
+        return cfg
+    out = {}
+    for key, v in cfg.items():
+        if key == "dtype" and v == "float32":
+            v = "float64"
+        elif key == "dtype" and isinstance(v, dict) and \
+                (v.get("config") or {}).get("name") == "float32":
+            v = dict(v, config=dict(v["config"], name="float64"))
+        out[key] = _float64_config(v)
+    return out
+
+
+def keras_float64(model, k):
+    """The same Keras model computing in float64: rebuilt from its own config with float64
+    dtypes and given its own (source) weights, so it is Keras's translation of the file with
+    float32 rounding removed, independent of the exporter."""
+    floatx = k.backend.floatx()
+    k.backend.set_floatx("float64")  # Keras 2 makes call-time constants in floatx
+    try:
+        m = type(model).from_config(_float64_config(model.get_config()))
+    finally:
+        k.backend.set_floatx(floatx)
+    m.set_weights([np.asarray(w, np.float64) if np.asarray(w).dtype == np.float32 else w
+                   for w in model.get_weights()])
+    for layer in leaves(m):
+        if type(layer).__name__ == "Normalization" and hasattr(layer, "finalize_state"):
+            layer.finalize_state()
+    return m
+
+
+def arbitrate(ref_model, k, xs, morsel_logits, keras_logits, tol):
+    """When Morsel's logits are further than `tol` from Keras's, which one is off? Keras itself
+    in float64 on the source weights decides (a float64 run of the exported file could not: an
+    exporter translation error would be in it too). Returns (Morsel vs Keras-f64, Keras-f32 vs
+    Keras-f64, inputs, error): the largest relative logit errors over all inputs; the row passes
+    only when Morsel is within `tol` and no further than Keras-f32 is."""
+    try:
+        m64 = keras_float64(ref_model, k)
+        _, ref = keras_outputs(m64, k, np.asarray(xs, np.float64))
+    except Exception as e:  # no float64 twin: the row cannot be arbitrated and fails
+        return math.inf, 0.0, len(xs), f"no float64 Keras twin: {type(e).__name__}: " \
+            f"{str(e).strip().splitlines()[0][:200]}"
+    rm = float(per_input_rel(morsel_logits, ref).max())
+    rk = float(per_input_rel(keras_logits, ref).max())
+    return rm, rk, len(xs), None
+
+
+def arbitrated_ok(f64, tol):
+    return f64 is not None and f64[3] is None and f64[0] <= tol and f64[1] >= f64[0]
 
 
 # ---- TF.js layers format ----------------------------------------------------------------------
@@ -551,3 +660,35 @@ class Engine:
             if ctx.value:
                 lib.morsel_context_destroy(ctx)
             lib.morsel_model_close(m)
+
+
+# ---- the mutation check -----------------------------------------------------------------------
+
+def mutate_early_conv(src, dst):
+    """Writes `src` (a .morsel file) to `dst` with one weight of its first convolution negated
+    (the largest in magnitude: a sign slip an exporter could make) and every checksum recomputed
+    by the exporter's own writer, so the file is valid and only its numbers are wrong. A parity
+    check that passes on `dst` cannot see translation errors. Returns a description."""
+    import npref
+    root = os.environ.get("MORSEL_SOURCE_DIR") or os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))
+    import sys
+    if os.path.join(root, "weights") not in sys.path:
+        sys.path.insert(0, os.path.join(root, "weights"))
+    from morsel_exporter.writer import sign
+    data = bytearray(open(src, "rb").read())
+    m = npref.parse(data)
+    conv = next(op for op in m.ops if op["type"] in (1, 2))
+    wid = conv["inputs"][1]
+    rec = 64 * wid
+    toff = m.sections["TENSORS"][0]
+    doff = __import__("struct").unpack_from("<Q", data, toff + rec + 32)[0]
+    w = np.frombuffer(bytes(data), "<f4", m.tensors[wid]["size"], doff).copy()
+    j = int(np.argmax(np.abs(w)))
+    w[j] = -w[j]
+    data[doff:doff + 4 * w.size] = w.astype("<f4").tobytes()
+    signed = sign(data)
+    npref.parse(signed)  # still a valid file: every CRC and structural rule holds
+    with open(dst, "wb") as f:
+        f.write(signed)
+    return f"{conv['name']}: weight {j} of {m.tensors[wid]['name']} negated, file re-signed"

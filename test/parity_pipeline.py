@@ -47,11 +47,8 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get("MORSEL_SOURCE_DIR") or os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "weights"))
+import harness  # noqa: E402,F401  (sys.path and environment)
+from harness import HERE, ROOT  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
@@ -72,7 +69,7 @@ FILTERS = {
 }
 CROPS = {"none": False, "center": True}
 MODES = ["unit", "tf", "caffe", "torch", "raw"]
-SHARED = os.environ.get("MORSEL_SHARED", "/work/shared")
+SHARED = harness.SHARED
 ORIENT = 0x0112
 
 rng = np.random.default_rng(20240611)

@@ -18,16 +18,23 @@ tf_keras, i.e. TF 2.x Keras 2), `tfjs` (model.json + shards written here from th
 model; no tensorflowjs package needed), `tfjs u8` / `tfjs u16` (affine-quantized weights; the
 reference Keras model then holds the dequantized weights).
 
-Every BatchNormalization gets random gamma/beta/moving statistics, every Normalization a random
-mean/variance and every bias a random value; the last Dense is scaled so that the outputs are
-neither uniform nor saturated (column `outputs`; a row fails when they are, as a 1e-5 bound on
-a uniform softmax would be vacuous). The reference is Keras loading the saved file (the TF.js
+Every BatchNormalization gets random gamma/beta and moving statistics fitted to what its input
+really is on this row's inputs, each mean then shifted up by 0..0.5 sigma (fit_bn_statistics:
+purely random statistics kill every unit and the outputs stop depending on the input); every
+Normalization a random mean/variance and every bias a random value; the last Dense is scaled so
+that the outputs are neither uniform nor saturated (column `outputs`; a row fails when they are,
+as a 1e-5 bound on a uniform softmax would be vacuous, and when they do not move with the
+input). The reference is Keras loading the saved file (the TF.js
 rows: tf_keras rebuilding the topology and taking the weights as stored).
 
-A row whose logits are further than 1e-5 from Keras's is arbitrated by the float64 forward
-pass over the exported file (npref.py): it passes (verdict ok*, both distances printed) only
-when Morsel is within 1e-5 of the float64 values on the worst inputs, i.e. when Keras's own
-float32 rounding is what differs.
+A row whose logits are further than 1e-5 from Keras's is arbitrated by Keras itself computing
+in float64 on the source weights (parity_models.keras_float64; not a float64 run of the
+exported file, which would carry an exporter error along): it passes (verdict ok*, both
+distances printed) only when Morsel is within 1e-5 of the float64 logits on all inputs and
+Keras's float32 logits are at least as far from them, i.e. Keras's own float32 rounding is
+what differs. Every row also needs finite outputs that depend on the input (npref.Agreement),
+and one exported file with a single early conv weight altered and the checksums recomputed
+must fail the same comparison (the mutation check).
 
 Columns: MB = .morsel size; export s = exporter wall time (--no-selftest, a fresh Python);
 max|Δp| = largest probability difference over 20 random inputs; logit rel = max |Δlogit| /
@@ -55,10 +62,8 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get("MORSEL_SOURCE_DIR") or os.path.dirname(HERE)
-sys.path.insert(0, HERE)
+import harness  # noqa: E402,F401  (sys.path and environment)
+from harness import HERE, ROOT  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
@@ -67,7 +72,7 @@ import parity_models as P  # noqa: E402
 
 TOL = 1e-5
 N_INPUTS = 20
-EXPORTER = os.path.join(ROOT, "weights", "morsel_export.py")
+EXPORTER = harness.EXPORTER
 NSFWJS_DIR = os.path.join(ROOT, ".deps", "nsfwjs-4.4.0-mobilenet_v2-tfjs")
 
 K3F = [".keras", ".h5 K3", ".h5 K2"]
@@ -154,16 +159,16 @@ class Row:
         self.informative = False
         self.verify = "-"
         self.error = None
-        self.f64 = None  # (Morsel vs f64, Keras vs f64, inputs) when logits needed arbitration
+        self.f64 = None  # (Morsel vs f64, Keras vs f64, inputs, error): arbitrated logits
 
     @property
     def agrees(self):
-        """Keras agreement; logits further than TOL from Keras's pass only when the float64
-        reference shows Morsel within TOL of the exact values (Keras is the one off)."""
+        """Keras agreement; logits further than TOL from Keras's pass only when Keras in
+        float64 shows Morsel within TOL of the exact values and Keras-f32 no closer."""
         a = self.agree
-        if a is None or a.dprob > TOL or a.top1 != a.n:
+        if a is None or a.dprob > TOL or a.top1 != a.n or a.problems():
             return False
-        return a.rel <= TOL or (self.f64 is not None and self.f64[0] <= TOL)
+        return a.rel <= TOL or P.arbitrated_ok(self.f64, TOL)
 
     @property
     def ok(self):
@@ -191,8 +196,11 @@ def print_table(rows, out=sys.stdout):
               f"{('ok*' if r.agree and r.agree.rel > TOL else 'ok') if r.ok else 'FAIL'}",
               file=out)
         if r.f64:
-            print(f"    * logits vs float64 reference on the {r.f64[2]} worst inputs: Morsel "
-                  f"{r.f64[0]:.1e}, Keras {r.f64[1]:.1e}", file=out)
+            print(f"    * logits vs Keras float64 on {r.f64[2]} inputs: Morsel "
+                  f"{r.f64[0]:.1e}, Keras float32 {r.f64[1]:.1e}"
+                  + (f" ({r.f64[3]})" if r.f64[3] else ""), file=out)
+        for p in (r.agree.problems() if r.agree else []):
+            print(f"    ^ {p}", file=out)
         if r.error:
             print(f"    ^ {r.error}", file=out)
 
@@ -200,6 +208,7 @@ def print_table(rows, out=sys.stdout):
 class Runner:
     def __init__(self, tmp, engine, binary):
         self.tmp, self.engine, self.binary = tmp, engine, binary
+        self.mutation = None  # the mutated-file Row, once made
         import keras
         import tf_keras
         self.keras, self.tf_keras = keras, tf_keras
@@ -224,18 +233,16 @@ class Runner:
 
     def bench(self, path):
         r = subprocess.run([self.binary, "bench", "--model", path, "--runs", "5", "--warmup",
-                            "1", "--threads", "1"], capture_output=True, text=True)
+                            "1", "--threads", "1", "--json"], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"morsel bench failed: {r.stderr.strip()}")
-        lines = r.stdout.strip().splitlines()
-        cols = lines[0].split()
-        return float(lines[1].split()[cols.index("median_ms")])
+        return float(json.loads(r.stdout)["median_ms"])
 
     def verify(self, path):
         r = subprocess.run([self.binary, "verify", path], capture_output=True, text=True)
         return "ok" if r.returncode == 0 else "FAIL"
 
-    def compare(self, row, morsel_path, ref_model, k, xs):
+    def compare(self, row, morsel_path, ref_model, k, xs, timing=True):
         parsed = npref.read(morsel_path)  # the independent reader checks every format rule
         n_out = parsed.tensors[parsed.output]["size"]
         has_logits = parsed.logits != 0xFFFFFFFF
@@ -246,14 +253,17 @@ class Runner:
         for i in range(len(xs)):
             agree.add(mp[i], ml[i] if has_logits else None, ref_p[i], ref_l[i])
         row.agree = agree
+        row.outputs += f", {agree.spread[0]} top-1"
         if has_logits and agree.rel > TOL:
-            row.f64 = P.arbitrate(parsed, xs, ml, ref_l, TOL)
+            row.f64 = P.arbitrate(ref_model, k, xs, ml, ref_l, TOL)
         if not has_logits:
             row.error = "the exported file keeps no logits"
         # The CLI gives the same bits as the library for the first input.
         cli = npref.morsel_run(self.binary, morsel_path, xs[0], tmpdir=self.tmp)
         if not np.array_equal(cli.reshape(-1), mp[0].reshape(-1)):
             row.error = "`morsel run` and libmorsel disagree"
+        if not timing:
+            return
         t = []
         for _ in range(3):
             t0 = time.perf_counter()
@@ -295,6 +305,7 @@ class Runner:
         else:
             xs = P.random_inputs(rng, N_INPUTS, shape, case.mode)
         for key, m in models.items():
+            P.fit_bn_statistics(m, keras if key == "k3" else tf_keras, xs, rng)
             P.calibrate(m, keras if key == "k3" else tf_keras, xs)
 
         for fmt in case.formats:
@@ -333,12 +344,25 @@ class Runner:
             ("_" + fmt.split()[-1] if fmt.startswith("tfjs") else "") + ".morsel"
         row.export_s = self.export(src, out, case.mode)
         self.compare(row, out, ref, k, xs)
+        if self.mutation is None and not fmt.startswith("tfjs"):
+            self.mutate(row, out, ref, k, xs)
         if selftest:
             st = out.replace(".morsel", "_st.morsel")
             self.export(src, st, case.mode, selftest=True)
             row.verify = self.verify(st)
         del ref
         gc.collect()
+
+    def mutate(self, row, out, ref, k, xs):
+        """The same comparison on the file with one early conv weight altered and re-signed:
+        it must fail, or the table could not see an exporter error."""
+        bad = Row(row.case, row.fmt + " mutated")
+        self.mutation = bad
+        try:
+            bad.mutation = P.mutate_early_conv(out, out + ".mutated")
+            self.compare(bad, out + ".mutated", ref, k, xs, timing=False)
+        except Exception as e:
+            bad.error = f"{type(e).__name__}: {str(e).strip()[:400]}"
 
     def run_nsfwjs(self, case, rows, rng):
         """The real TF.js model (uint8-quantized weights, Keras 2.2.4 topology): Keras is
@@ -370,8 +394,9 @@ def progress(row, seconds):
           f"max|Δp| {fmt_num(a and a.dprob, '.1e')}"
           f" logit rel {fmt_num(a and a.rel, '.1e')} top-1 {(f'{a.top1}/{a.n}' if a else '-')}"
           f" {row.outputs} ({seconds:.0f} s)"
-          + (f"\n      logits vs float64: Morsel {row.f64[0]:.1e}, Keras {row.f64[1]:.1e}"
-             if row.f64 else "")
+          + (f"\n      logits vs Keras float64: Morsel {row.f64[0]:.1e}, Keras float32 "
+             f"{row.f64[1]:.1e}" + (f" ({row.f64[3]})" if row.f64[3] else "") if row.f64 else "")
+          + "".join(f"\n      {p}" for p in (a.problems() if a else []))
           + (f"\n      {row.error}" if row.error else ""), flush=True)
 
 
@@ -537,7 +562,7 @@ def main():
 
     print(f"\n==== parity table (Morsel vs Keras; {N_INPUTS} random inputs per row; pass: "
           f"max|Δp| <= {TOL:g}, logit rel <= {TOL:g}, all top-1, informative outputs; "
-          "ok* = logits arbitrated by the float64 reference)\n")
+          "ok* = logits arbitrated by Keras in float64 on the source weights)\n")
     print_table(rows)
     if refused:
         print("\n==== refused with a clear message (exit 1, no output, no traceback)\n")
@@ -547,7 +572,26 @@ def main():
                 print(f"    ^ {p}")
     n_ok = sum(r.ok for r in rows) + sum(r.ok for r in refused)
     n_bad = len(rows) + len(refused) - n_ok
+    bad = runner.mutation
+    print("\n==== mutation check: one early conv weight negated, checksums recomputed; the "
+          "row must FAIL\n")
+    if bad is None:
+        print("not run: no Keras-file row in this selection" + ("" if args.only else " (FAIL)"))
+        n_bad += 0 if args.only else 1
+    else:
+        print(getattr(bad, "mutation", ""))
+        print_table([bad])
+        a = bad.agree
+        # Caught by the distances themselves (not by an error or the input-dependence rule).
+        caught = bad.error is None and a is not None and (
+            a.dprob > TOL or a.top1 != a.n or (a.rel > TOL and not P.arbitrated_ok(bad.f64, TOL)))
+        print(f"mutation check: {'ok (the parity check fails on it)' if caught else 'FAIL'}")
+        n_ok += caught
+        n_bad += not caught
     print(f"\ntotal {time.time() - t_start:.0f} s")
+    arb = [r for r in rows if r.f64]
+    print(f"arbitrated rows (logits > {TOL:g} from Keras, judged by Keras float64): "
+          f"{len(arb)}, {sum(r.ok for r in arb)} of them ok*")
     print(f"{n_ok} passed, {n_bad} failed")
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)

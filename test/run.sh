@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMORSEL_PYTHON="$PWD/.venv/bin/python" >/dev/null
 cmake --build build -j"$(nproc)"
 cd build
-ctest --output-on-failure --timeout 3000 "$@"
+# Two at a time: the heavy TensorFlow tests share a lock (test/CMakeLists.txt), the rest run
+# beside them. Labels select stages: ctest -L quick | parity | sanitizer | fuzz | server.
+ctest --output-on-failure --timeout 3000 -j2 "$@"

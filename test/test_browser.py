@@ -59,7 +59,8 @@ def start_server(serve, model, log_path):
 def main():
     serve, cli = env_path("MORSEL_SERVE"), env_path("MORSEL_BIN")
     model = os.path.join(env_path("MORSEL_FIXTURES"), "food11.morsel")
-    photo = os.path.join(env_path("MORSEL_SHARED"), "images", "seed", "noodles.jpg")
+    # chromedriver wants a canonical path (no "..": MORSEL_SHARED is SOURCE/../shared).
+    photo = os.path.realpath(os.path.join(env_path("MORSEL_SHARED"), "images", "seed", "noodles.jpg"))
     for p in (serve, cli, model, photo):
         if not os.path.exists(p):
             fail(f"missing {p}")

@@ -19,6 +19,9 @@ import tempfile
 
 import numpy as np
 from PIL import Image
+
+import harness
+from harness import check
 from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
                              precision_recall_fscore_support, top_k_accuracy_score)
 
@@ -30,19 +33,6 @@ FOOD11 = os.path.join(FIX, "food11.morsel")
 LABELS_TXT = os.path.join(SHARED, "models", "real", "food11-tm-mobilenetv2", "labels.txt")
 K = 3
 EXACT = 1e-12  # JSON carries %.17g doubles: the same arithmetic agrees to the last bits
-
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {what}")
-    else:
-        failed += 1
-        print(f"FAIL {what}\n     {str(detail)[:3000]}")
-
 
 def morsel(*args):
     p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=600)
@@ -327,8 +317,7 @@ def main():
         check(p.returncode == 2 and "usage" in p.stderr, "no folder: usage", p.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return harness.finish()
 
 
 if __name__ == "__main__":

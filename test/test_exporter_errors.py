@@ -11,10 +11,9 @@ import sys
 import tempfile
 import zipfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.environ.get("MORSEL_SOURCE_DIR") or os.path.dirname(HERE)
-EXPORTER = os.path.join(ROOT, "weights", "morsel_export.py")
+import harness  # noqa: E402,F401  (sys.path and environment)
+from harness import HERE, ROOT  # noqa: E402,F401
+EXPORTER = harness.EXPORTER
 
 failures = []
 

@@ -79,8 +79,8 @@ static int try_load(const uint8_t *data, size_t n, morsel_status *status)
     int ok = 1;
     if (*status == MORSEL_OK) {
         morsel_context *ctx = NULL;
-        morsel_model_info info;
-        morsel_model_get_info(m, &info);
+        morsel_model_info info = MORSEL_MODEL_INFO_INIT;
+        morsel_model_get_info(m, &info, NULL);
         size_t n_in = (size_t)info.input_h * info.input_w * info.input_c;
         float *x = calloc(n_in, sizeof *x), *y = calloc((size_t)info.n_outputs, sizeof *y);
         if (x && y && morsel_context_create(m, &ctx, &err) == MORSEL_OK)

@@ -49,8 +49,7 @@ int main(void)
     for (int v = 0; v < 2; v++) {
         float probe_out[3], probe_scratch[64];
         const uint8_t probe_px[3] = {1, 2, 3};
-        morsel_preprocess pp;
-        memset(&pp, 0, sizeof pp);
+        morsel_preprocess pp = MORSEL_PREPROCESS_INIT;
         if (mi_preprocess_isa(probe_px, 1, 1, 3, &pp, 1, 1, probe_out, probe_scratch, isas[v],
                               &err) == MORSEL_ERR_UNSUPPORTED) {
             printf("SKIPPED %s: %s\n", isas[v], err.message);

@@ -37,6 +37,7 @@ static int classify(srv_request *r, morsel_context *ctx, const void *img, size_t
 {
     memset(&out->err, 0, sizeof out->err);
     out->n_top = 0;
+    out->tm = (morsel_timings)MORSEL_TIMINGS_INIT;
     if (len == 0) {
         out->st = MORSEL_ERR_IMAGE;
         snprintf(out->err.message, sizeof out->err.message, "empty image");

@@ -1,12 +1,16 @@
 /* morsel-serve: load one .morsel model, self-test it, serve it over HTTP until SIGTERM, then
  * drain: stop accepting, finish every request already received, exit 0 (what a Kubernetes
  * rolling update needs). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -83,11 +87,14 @@ static int load(void)
 {
     srv_config *cfg = &g_srv.cfg;
     morsel_error err = {0};
-    if (morsel_model_open_file(cfg->model, &g_srv.model, &err) != MORSEL_OK) {
+    morsel_open_options opt = {.struct_size = sizeof opt, .max_work = cfg->max_work,
+                               .max_memory_bytes = cfg->max_memory};
+    if (morsel_model_open_file_ex(cfg->model, &opt, &g_srv.model, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel-serve: cannot load %s: %s\n", cfg->model, err.message);
         return -1;
     }
-    morsel_model_get_info(g_srv.model, &g_srv.info);
+    g_srv.info = (morsel_model_info)MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(g_srv.model, &g_srv.info, NULL);
     g_srv.header_crc = header_crc(cfg->model);
     if (!cfg->model_name)
         cfg->model_name = default_name(cfg->model);
@@ -121,16 +128,57 @@ static int load(void)
     return 0;
 }
 
-static void drain(sigset_t *set)
+/* SIGTERM/SIGINT arrive through a self-pipe. A signal sent to the process goes to any thread
+ * that does not block it, and libraries may start threads before main() (OpenBLAS does, in a
+ * constructor) with every signal unblocked: with sigwait() alone, such a thread would take the
+ * default action and kill the process mid-drain. A handler runs wherever the signal lands and
+ * only writes one byte, which main() reads. */
+static int g_sigpipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    unsigned char b = (unsigned char)sig;
+    ssize_t r = write(g_sigpipe[1], &b, 1);
+    (void)r;
+}
+
+static int install_signals(void)
+{
+    if (pipe(g_sigpipe) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        fcntl(g_sigpipe[i], F_SETFD, FD_CLOEXEC);
+    fcntl(g_sigpipe[1], F_SETFL, O_NONBLOCK);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL) ? -1 : 0;
+}
+
+/* Waits up to timeout_ms (-1: forever) for a signal byte; 1 when one came. */
+static int wait_signal(int timeout_ms)
+{
+    struct pollfd p = {.fd = g_sigpipe[0], .events = POLLIN};
+    int r;
+    while ((r = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (r <= 0)
+        return 0;
+    unsigned char b;
+    return read(g_sigpipe[0], &b, 1) == 1;
+}
+
+static void drain(void)
 {
     g_srv.draining = 1;
     http_quiesce();
     double t0 = now_ms();
     int n = http_in_flight();
     fprintf(stderr, "morsel-serve: SIGTERM: no longer accepting; draining %d request(s)\n", n);
-    struct timespec tick = {0, 10 * 1000 * 1000};
     while (http_in_flight() > 0 && now_ms() - t0 < DRAIN_DEADLINE_MS) {
-        if (sigtimedwait(set, NULL, &tick) > 0) {
+        if (wait_signal(10)) {
             fprintf(stderr, "morsel-serve: second signal: stopping without waiting\n");
             break;
         }
@@ -145,14 +193,19 @@ static void drain(sigset_t *set)
 int main(int argc, char **argv)
 {
     g_srv.t_process_start_ms = now_ms();
-    /* Signals are taken synchronously by this thread; every thread started later inherits
-     * the mask, so none of them is interrupted. */
+    /* Threads started from here on (workers, libmicrohttpd) inherit a mask blocking SIGTERM
+     * and SIGINT, so their system calls are never interrupted; main() unblocks them once
+     * serving, and the handler's byte reaches it through the pipe wherever it ran. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (install_signals() != 0) {
+        perror("morsel-serve: signal handlers");
+        return 1;
+    }
 
     int rc = config_parse(&g_srv.cfg, argc, argv);
     if (rc)
@@ -167,10 +220,10 @@ int main(int argc, char **argv)
            now_ms() - g_srv.t_process_start_ms, g_srv.selftest_ms);
     fflush(stdout);
 
-    int sig = 0;
-    while (sigwait(&set, &sig) != 0)
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    while (!wait_signal(-1))
         ;
-    drain(&set);
+    drain();
     free(g_srv.test_image);
     morsel_model_close(g_srv.model);
     return 0;

@@ -80,7 +80,7 @@ int multipart_find(const char *content_type, const char *body, size_t len, const
         return -1;
     }
     int dn = snprintf(delim, sizeof delim, "--%s", boundary);
-    const char *end = body + len;
+    const char *end = body ? body + len : NULL; /* NULL + 0 is undefined */
     const char *p = body ? memmem(body, len, delim, (size_t)dn) : NULL;
     while (p) {
         p += dn;

@@ -67,9 +67,13 @@ int queue_start(srv_queue **out, int capacity, int workers, int threads, morsel_
             queue_stop(q);
             return -1;
         }
-        morsel_decode_options dec = {.max_encoded_bytes = g_srv.cfg.max_body,
+        morsel_decode_options dec = {.struct_size = sizeof dec,
+                                     .max_encoded_bytes = g_srv.cfg.max_body,
                                      .max_pixels = g_srv.cfg.max_pixels};
-        morsel_context_set_decode_options(q->ctx[i], &dec);
+        if (morsel_context_set_decode_options(q->ctx[i], &dec, err) != MORSEL_OK) {
+            queue_stop(q);
+            return -1;
+        }
         if (threads > 1 && morsel_context_set_threads(q->ctx[i], threads, err) != MORSEL_OK) {
             queue_stop(q);
             return -1;

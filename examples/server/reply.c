@@ -40,6 +40,22 @@ void reply_json(srv_reply *r, unsigned status, void *json)
     r->body = s;
 }
 
+/* Length of the valid UTF-8 sequence at p (jansson's rules: no overlong forms, surrogates or
+ * code points past U+10FFFF), 0 when there is none. */
+static int utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    int n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+          : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+        (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return n;
+}
+
 void reply_error(srv_reply *r, unsigned status, const char *fmt, ...)
 {
     char msg[600];
@@ -47,6 +63,15 @@ void reply_error(srv_reply *r, unsigned status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Messages quote the client's URL and headers, which need not be UTF-8; jansson refuses
+     * such a string, and the client would get an empty 500 instead of its 4xx. */
+    for (unsigned char *p = (unsigned char *)msg; *p;) {
+        int n = utf8_len(p);
+        if (n)
+            p += n;
+        else
+            *p++ = '?';
+    }
     /* TF-Serving's REST API reports errors as {"error": "..."}; the other routes do the same. */
     reply_json(r, status, json_pack("{s:s}", "error", msg));
 }

@@ -63,7 +63,14 @@ static void infer(morsel_context *c)
 /* Scratch for n threads; on failure the context keeps what it had. */
 static morsel_status size_scratch(morsel_context *c, int n, morsel_error *err)
 {
-    size_t floats = c->model->scratch_floats * (size_t)n;
+    const morsel_model *m = c->model;
+    size_t floats = m->scratch_floats * (size_t)n;
+    if (m->arena_bytes + floats * sizeof(float) > m->max_memory)
+        return morsel_fail(err, MORSEL_ERR_LIMIT,
+                           "%d threads need %zu MB of activations and scratch; the model was "
+                           "opened with a %llu MB limit (morsel_open_options.max_memory_bytes)",
+                           n, (m->arena_bytes + floats * sizeof(float)) >> 20,
+                           (unsigned long long)(m->max_memory >> 20));
     void *p = NULL;
     if (posix_memalign(&p, 64, floats ? floats * sizeof(float) : 64) != 0)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for %d threads' scratch", n);
@@ -150,6 +157,8 @@ morsel_status morsel_context_create(const morsel_model *model, morsel_context **
     morsel_context *c = calloc(1, sizeof *c);
     if (!c)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
+    /* The context's reference: the model outlives morsel_model_close while we use it. */
+    mf_model_retain((morsel_model *)model);
     c->model = model;
     c->threads = 1;
     void *arena = NULL, *scratch = NULL;
@@ -162,7 +171,8 @@ morsel_status morsel_context_create(const morsel_model *model, morsel_context **
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for a %zu-byte arena",
                            model->arena_bytes);
     }
-    c->decode = (morsel_decode_options){MI_DEFAULT_MAX_ENCODED_BYTES, MI_DEFAULT_MAX_PIXELS, 0, 0};
+    c->decode = (morsel_decode_options){sizeof c->decode, MI_DEFAULT_MAX_ENCODED_BYTES,
+                                        MI_DEFAULT_MAX_PIXELS, 0, 0};
     c->preprocess = model->preprocess;
     *out = c;
     return MORSEL_OK;
@@ -179,17 +189,27 @@ void morsel_context_destroy(morsel_context *c)
     free(c->pp_scratch);
     mi_buffer_free(&c->pixels);
     mi_buffer_free(&c->encoded);
+    if (c->model)
+        mf_model_release((morsel_model *)c->model);
     free(c);
 }
 
-morsel_status morsel_context_set_decode_options(morsel_context *c, const morsel_decode_options *opt)
+morsel_status morsel_context_set_decode_options(morsel_context *c, const morsel_decode_options *opt,
+                                                morsel_error *err)
 {
     if (!c)
-        return MORSEL_ERR_ARGUMENT;
-    morsel_decode_options d = {MI_DEFAULT_MAX_ENCODED_BYTES, MI_DEFAULT_MAX_PIXELS, 0, 0};
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context");
+    morsel_decode_options d = {sizeof d, MI_DEFAULT_MAX_ENCODED_BYTES, MI_DEFAULT_MAX_PIXELS, 0,
+                               0};
     if (opt) {
+        morsel_status s =
+            mf_struct_check(opt->struct_size, MF_DECODE_V1, "morsel_decode_options", err);
+        if (s)
+            return s;
         if ((unsigned)opt->exif_orientation > 1 || (unsigned)opt->jpeg_fast_scale > 1)
-            return MORSEL_ERR_ARGUMENT;
+            return morsel_fail(err, MORSEL_ERR_ARGUMENT,
+                               "exif_orientation (%d) and jpeg_fast_scale (%d) must be 0 or 1",
+                               opt->exif_orientation, opt->jpeg_fast_scale);
         if (opt->max_encoded_bytes)
             d.max_encoded_bytes = opt->max_encoded_bytes;
         if (opt->max_pixels)
@@ -201,12 +221,30 @@ morsel_status morsel_context_set_decode_options(morsel_context *c, const morsel_
     return MORSEL_OK;
 }
 
-morsel_status morsel_context_set_preprocess(morsel_context *c, const morsel_preprocess *pp)
+morsel_status morsel_context_set_preprocess(morsel_context *c, const morsel_preprocess *pp,
+                                            morsel_error *err)
 {
-    if (!c || !pp || (unsigned)pp->filter > MORSEL_RESIZE_BOX)
-        return MORSEL_ERR_ARGUMENT;
+    if (!c)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context");
+    if (!pp) {
+        c->preprocess = c->model->preprocess;
+        return MORSEL_OK;
+    }
+    morsel_status s = mi_check_preprocess(pp, err);
+    if (s)
+        return s;
     c->preprocess = *pp;
+    c->preprocess.struct_size = sizeof c->preprocess;
     return MORSEL_OK;
+}
+
+/* Index of the first NaN/Inf in x[0..n), or n. */
+static size_t first_non_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return i;
+    return n;
 }
 
 morsel_status morsel_run(morsel_context *c, const float *input, size_t n_in, morsel_output which,
@@ -226,6 +264,11 @@ morsel_status morsel_run(morsel_context *c, const float *input, size_t n_in, mor
         return morsel_fail(err, MORSEL_ERR_ARGUMENT,
                            "input has %zu values and output %zu; the model takes N x %zu and "
                            "gives N x %zu", n_in, n_out, in1, out1);
+    size_t bad = first_non_finite(input, n_in);
+    if (bad < n_in)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT,
+                           "input value %zu is %s; inputs must be finite", bad,
+                           isnan(input[bad]) ? "NaN" : "infinite");
     /* A batch runs image by image: the arena is planned for one, and at batch 1 the
      * kernels are already split over the context's threads. */
     for (size_t i = 0; i < batch; i++) {
@@ -292,6 +335,11 @@ morsel_status morsel_classify_rgb(morsel_context *c, const uint8_t *rgb, int wid
     if (width < 1 || height < 1 || stride < (size_t)width * 3)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "bad image geometry %dx%d stride %zu",
                            width, height, stride);
+    if (timings) {
+        morsel_status ts = mf_struct_check(timings->struct_size, MF_TIMINGS_V1, "morsel_timings", err);
+        if (ts)
+            return ts;
+    }
     if ((uint64_t)width * (uint64_t)height > c->decode.max_pixels)
         return morsel_fail(err, MORSEL_ERR_LIMIT, "image %dx%d exceeds the %llu-pixel limit",
                            width, height, (unsigned long long)c->decode.max_pixels);
@@ -315,10 +363,8 @@ morsel_status morsel_classify_rgb(morsel_context *c, const uint8_t *rgb, int wid
     double t2 = now_ms();
     top_k(m, tensor_ptr(c, m->output), m->tensors[m->output].count, k, top, n_top);
     if (timings) {
-        timings->decode_ms = 0;
-        timings->preprocess_ms = t1 - t0;
-        timings->inference_ms = t2 - t1;
-        timings->total_ms = now_ms() - t0;
+        morsel_timings full = {timings->struct_size, 0, t1 - t0, t2 - t1, now_ms() - t0};
+        mf_struct_copy(timings, &full, sizeof full);
     }
     return MORSEL_OK;
 }
@@ -329,6 +375,11 @@ morsel_status morsel_classify_encoded(morsel_context *c, const void *bytes, size
 {
     if (!c || !bytes)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context or image bytes");
+    if (timings) {
+        morsel_status ts = mf_struct_check(timings->struct_size, MF_TIMINGS_V1, "morsel_timings", err);
+        if (ts)
+            return ts;
+    }
     double t0 = now_ms();
     int w = 0, h = 0;
     const mf_tensor *in = &c->model->tensors[c->model->input];
@@ -350,34 +401,11 @@ morsel_status morsel_classify_file(morsel_context *c, const char *path, int k, m
 {
     if (!c || !path)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context or path");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return morsel_fail(err, MORSEL_ERR_IO, "cannot open image '%s'", path);
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return morsel_fail(err, MORSEL_ERR_IO, "cannot read image '%s'", path);
-    }
-    if ((uint64_t)size > c->decode.max_encoded_bytes) {
-        fclose(f);
-        return morsel_fail(err, MORSEL_ERR_LIMIT, "image '%s' is %ld bytes, over the %llu limit",
-                           path, size, (unsigned long long)c->decode.max_encoded_bytes);
-    }
-    if ((size_t)size + 1 > c->encoded.capacity) {
-        uint8_t *p = realloc(c->encoded.data, (size_t)size + 1);
-        if (!p) {
-            fclose(f);
-            return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory reading '%s'", path);
-        }
-        c->encoded.data = p;
-        c->encoded.capacity = (size_t)size + 1;
-    }
-    size_t got = fread(c->encoded.data, 1, (size_t)size, f);
-    fclose(f);
-    if (got != (size_t)size)
-        return morsel_fail(err, MORSEL_ERR_IO, "short read on image '%s'", path);
-    morsel_status s = morsel_classify_encoded(c, c->encoded.data, got, k, top, n_top, timings, err);
+    size_t got = 0;
+    morsel_status s = mf_read_file(path, "image", c->decode.max_encoded_bytes, &c->encoded.data,
+                                   &c->encoded.capacity, &got, err);
+    if (s)
+        return s;
+    s = morsel_classify_encoded(c, c->encoded.data, got, k, top, n_top, timings, err);
     return morsel_prefix(err, s, path);
 }

@@ -7,14 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "abi.h"
 #include "error.h"
+#include "file_io.h"
 #include "isa.h"
 #include "kernels.h"
 #include "morsel.h"
 
 #define MF_MAX_INPUTS 8
 #define MF_NO_TENSOR 0xFFFFFFFFu
-/* Largest activation arena (and kernel scratch) a model may plan: 4 GiB. */
+/* Hard ceiling on a context's activation arena + scratch whatever the caller allows: 4 GiB. */
 #define MF_MAX_ARENA_BYTES ((size_t)4 << 30)
 
 enum mf_op_type {
@@ -78,6 +80,7 @@ typedef struct mf_op {
     mk_window win;       /* conv/depthwise/pool geometry, derived at validation */
     size_t scratch;      /* floats of kernel scratch this op needs, per thread */
     uint64_t macs;       /* multiply-accumulates per inference */
+    uint64_t work;       /* macs, or comparisons/taps for pools and resize: the budget unit */
     /* Chosen in prepare. */
     mf_variant v;
     mk_activation kact;  /* what the SIMD kernel fuses (LINEAR or the clamp family) */
@@ -90,6 +93,8 @@ typedef struct mf_op {
 } mf_op;
 
 struct morsel_model {
+    /* References: the opener's and one per context; the last release frees the model. */
+    int refs;             /* only through __atomic builtins */
     /* The file image: either our own mmap/malloc copy or the caller's buffer. */
     const uint8_t *base;
     size_t size;
@@ -112,6 +117,8 @@ struct morsel_model {
     const float *st_input, *st_output;
     float st_tolerance;
 
+    uint64_t max_work, max_memory; /* budgets from morsel_open_options, resolved */
+    uint64_t work;        /* sum of the ops' work */
     size_t arena_bytes;   /* planned at load */
     size_t scratch_floats; /* per thread */
     uint64_t n_params;
@@ -120,6 +127,10 @@ struct morsel_model {
 
 /* Parses and validates the file image (already in memory). Fills everything but the plan. */
 morsel_status mf_parse(morsel_model *m, morsel_error *err);
+
+/* Takes / drops a reference (context create / destroy, model close). */
+void mf_model_retain(morsel_model *m);
+void mf_model_release(morsel_model *m);
 
 /* Computes and checks every op's output shape from its inputs and attributes. */
 morsel_status mf_validate_ops(morsel_model *m, morsel_error *err);
@@ -142,6 +153,9 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
 
 const char *mf_op_type_name(uint32_t type);
 const char *mf_activation_name(const mk_activation *a);
+
+/* Keeps OpenBLAS from starting threads of its own (see blas.c). */
+void mf_blas_single_thread(void);
 
 /* zlib-compatible CRC-32, chainable: mf_crc32(mf_crc32(0, a), b) is the CRC of a then b. */
 uint32_t mf_crc32(uint32_t crc, const uint8_t *p, size_t n);

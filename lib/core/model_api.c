@@ -1,4 +1,5 @@
 /* Opening and describing models: file -> validated model -> planned graph. */
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
@@ -11,14 +12,22 @@
 
 #include "model.h"
 
+#define OPT_HAS(opt, field) \
+    ((opt) && (opt)->struct_size >= offsetof(morsel_open_options, field) + sizeof (opt)->field)
+
 /* file image -> validated graph -> kernels chosen and weights packed -> memory plan. */
 static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt,
                                  morsel_model **out, morsel_error *err)
 {
-    const char *isa = opt && opt->struct_size >= offsetof(morsel_open_options, isa) +
-                                                     sizeof opt->isa
-                          ? opt->isa
-                          : NULL;
+    m->refs = 1;
+    const char *isa = OPT_HAS(opt, isa) ? opt->isa : NULL;
+    m->max_work = OPT_HAS(opt, max_work) && opt->max_work ? opt->max_work
+                                                           : MORSEL_DEFAULT_MAX_WORK;
+    m->max_memory = OPT_HAS(opt, max_memory_bytes) && opt->max_memory_bytes
+                        ? opt->max_memory_bytes
+                        : MORSEL_DEFAULT_MAX_MEMORY_BYTES;
+    if (m->max_memory > MF_MAX_ARENA_BYTES)
+        m->max_memory = MF_MAX_ARENA_BYTES;
     morsel_status s;
     if ((s = mf_parse(m, err)) || (s = mf_validate_ops(m, err)) ||
         (s = mf_isa_select(isa, &m->isa, err))) {
@@ -26,6 +35,7 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
         return s;
     }
     mf_fold_pads(m);
+    mf_blas_single_thread();
     if ((s = mf_prepare(m, err)) || (s = mf_plan(m, err))) {
         morsel_model_close(m);
         return s;
@@ -34,31 +44,59 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
     return MORSEL_OK;
 }
 
-morsel_status morsel_model_open_memory(const void *data, size_t size, morsel_model **out,
-                                       morsel_error *err)
+static morsel_status check_options(const morsel_open_options *opt, morsel_error *err)
+{
+    if (opt && opt->struct_size < offsetof(morsel_open_options, isa) + sizeof opt->isa)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT,
+                           "morsel_open_options.struct_size is %zu; set it to sizeof the struct",
+                           opt->struct_size);
+    return MORSEL_OK;
+}
+
+morsel_status morsel_model_open_memory_ex(const void *data, size_t size, int mode,
+                                          const morsel_open_options *opt, morsel_model **out,
+                                          morsel_error *err)
 {
     if (!out || (!data && size))
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "model buffer or output pointer is NULL");
     *out = NULL;
+    if (mode != MORSEL_MEMORY_COPY && mode != MORSEL_MEMORY_BORROW)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT,
+                           "memory mode %d is neither MORSEL_MEMORY_COPY nor MORSEL_MEMORY_BORROW",
+                           mode);
+    /* Weights are read in place as floats, by SIMD loads that assume 64-byte alignment. */
+    if (mode == MORSEL_MEMORY_BORROW && (uintptr_t)data % 64 != 0)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT,
+                           "a borrowed model buffer must be 64-byte aligned (this one is at "
+                           "%zu mod 64); use MORSEL_MEMORY_COPY", (size_t)((uintptr_t)data % 64));
+    morsel_status s = check_options(opt, err);
+    if (s)
+        return s;
     morsel_model *m = calloc(1, sizeof *m);
     if (!m)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
-    if ((uintptr_t)data % 64 == 0) {
+    if (mode == MORSEL_MEMORY_BORROW) {
         m->base = data;
     } else {
-        /* Weights are read in place as floats: a misaligned buffer gets an aligned copy. */
         void *copy = NULL;
         if (posix_memalign(&copy, 64, size ? size : 1) != 0) {
             free(m);
             return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory copying a %zu-byte model",
                                size);
         }
-        memcpy(copy, data, size);
+        if (size)
+            memcpy(copy, data, size);
         m->base = copy;
         m->owned = copy;
     }
     m->size = size;
-    return finish_open(m, NULL, out, err);
+    return finish_open(m, opt, out, err);
+}
+
+morsel_status morsel_model_open_memory(const void *data, size_t size, morsel_model **out,
+                                       morsel_error *err)
+{
+    return morsel_model_open_memory_ex(data, size, MORSEL_MEMORY_COPY, NULL, out, err);
 }
 
 morsel_status morsel_model_open_file(const char *path, morsel_model **out, morsel_error *err)
@@ -72,13 +110,19 @@ morsel_status morsel_model_open_file_ex(const char *path, const morsel_open_opti
     if (!path || !out)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "model path or output pointer is NULL");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return morsel_fail(err, MORSEL_ERR_IO, "cannot open model '%s'", path);
+    morsel_status s = check_options(opt, err);
+    if (s)
+        return s;
+    char why[128];
+    int fd = -1;
+    if ((s = mf_open_regular(path, "model", &fd, err)))
+        return s;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
         close(fd);
-        return morsel_fail(err, MORSEL_ERR_IO, "model '%s' is not a regular file", path);
+        return morsel_fail(err, MORSEL_ERR_IO, "cannot stat model '%s': %s", path,
+                           mf_strerror(e, why, sizeof why));
     }
     morsel_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -91,9 +135,11 @@ morsel_status morsel_model_open_file_ex(const char *path, const morsel_open_opti
          * same model file. */
         void *p = mmap(NULL, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
+            int e = errno;
             close(fd);
             free(m);
-            return morsel_fail(err, MORSEL_ERR_IO, "cannot map model '%s'", path);
+            return morsel_fail(err, MORSEL_ERR_IO, "cannot map model '%s': %s", path,
+                               mf_strerror(e, why, sizeof why));
         }
         m->base = p;
         m->owned = p;
@@ -102,14 +148,12 @@ morsel_status morsel_model_open_file_ex(const char *path, const morsel_open_opti
         m->base = (const uint8_t *)"";
     }
     close(fd);
-    morsel_status s = finish_open(m, opt, out, err);
+    s = finish_open(m, opt, out, err);
     return morsel_prefix(err, s, path);
 }
 
-void morsel_model_close(morsel_model *m)
+static void model_free(morsel_model *m)
 {
-    if (!m)
-        return;
     if (m->owned_is_mmap)
         munmap(m->owned, m->size);
     else
@@ -122,13 +166,38 @@ void morsel_model_close(morsel_model *m)
     free(m);
 }
 
-morsel_status morsel_model_get_info(const morsel_model *m, morsel_model_info *info)
+void mf_model_retain(morsel_model *m)
+{
+    __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+}
+
+/* acq_rel: every thread's last use of the model happens before the free. */
+void mf_model_release(morsel_model *m)
+{
+    if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        model_free(m);
+}
+
+void morsel_model_close(morsel_model *m)
+{
+    if (m)
+        mf_model_release(m);
+}
+
+const char *morsel_version(void) { return MORSEL_VERSION_STRING; }
+int morsel_version_number(void) { return MORSEL_VERSION_NUMBER; }
+
+morsel_status morsel_model_get_info(const morsel_model *m, morsel_model_info *info,
+                                    morsel_error *err)
 {
     if (!m || !info)
-        return MORSEL_ERR_ARGUMENT;
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL model or info");
+    morsel_status s = mf_struct_check(info->struct_size, MF_INFO_V1, "morsel_model_info", err);
+    if (s)
+        return s;
     const mf_tensor *in = &m->tensors[m->input], *out = &m->tensors[m->output];
-    *info = (morsel_model_info){
-        .input_h = (int)in->dims[0], .input_w = (int)in->dims[1], .input_c = (int)in->dims[2],
+    morsel_model_info full = {
+        .struct_size = info->struct_size, .input_h = (int)in->dims[0], .input_w = (int)in->dims[1], .input_c = (int)in->dims[2],
         .n_outputs = (int)out->dims[out->rank - 1], .n_ops = (int)m->n_ops,
         .n_tensors = (int)m->n_tensors, .has_logits = m->logits != MF_NO_TENSOR,
         .has_selftest = m->st_input != NULL, .output_kind = (int)m->output_kind,
@@ -138,7 +207,9 @@ morsel_status morsel_model_get_info(const morsel_model *m, morsel_model_info *in
         .preprocess = m->preprocess, .name = m->name, .source = m->source,
         .keras_version = m->keras_version, .exporter_version = m->exporter_version,
         .source_format = m->source_format, .license = m->license,
-        .isa = m->isa.name};
+        .isa = m->isa.name, .work = m->work};
+    full.preprocess.struct_size = sizeof full.preprocess;
+    mf_struct_copy(info, &full, sizeof full);
     return MORSEL_OK;
 }
 
@@ -149,20 +220,28 @@ const char *morsel_model_label(const morsel_model *m, int i)
     return m->labels[i];
 }
 
-morsel_status morsel_model_get_op(const morsel_model *m, int i, morsel_op_info *info)
+morsel_status morsel_model_get_op(const morsel_model *m, int i, morsel_op_info *info,
+                                   morsel_error *err)
 {
-    if (!m || !info || i < 0 || (uint32_t)i >= m->n_ops)
-        return MORSEL_ERR_ARGUMENT;
+    if (!m || !info)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL model or op info");
+    if (i < 0 || (uint32_t)i >= m->n_ops)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "op index %d is not in 0..%u", i,
+                           m->n_ops - 1);
+    morsel_status s = mf_struct_check(info->struct_size, MF_OP_INFO_V1, "morsel_op_info", err);
+    if (s)
+        return s;
     const mf_op *op = &m->ops[i];
     const mf_tensor *y = &m->tensors[op->out];
-    *info = (morsel_op_info){.type = mf_op_type_name(op->type),
+    morsel_op_info full = {.struct_size = info->struct_size, .type = mf_op_type_name(op->type),
                              .activation = mf_activation_name(&op->act), .name = op->name,
                              .class_name = op->class_name, .out_rank = (int)y->rank,
-                             .kernel = op->kernel, .macs = op->macs};
+                             .kernel = op->kernel, .macs = op->macs, .work = op->work};
     for (uint32_t d = 0; d < 4; d++)
-        info->out_dims[d] = (int)y->dims[d];
+        full.out_dims[d] = (int)y->dims[d];
     for (uint32_t j = 0; j < op->n_in; j++)
         if (m->tensors[op->in[j]].is_const)
-            info->n_params += m->tensors[op->in[j]].count;
+            full.n_params += m->tensors[op->in[j]].count;
+    mf_struct_copy(info, &full, sizeof full);
     return MORSEL_OK;
 }

@@ -133,7 +133,10 @@ static morsel_status read_sections(morsel_model *m, section *sec, morsel_error *
 static morsel_status read_tensors(morsel_model *m, const section *sec, morsel_error *err)
 {
     const section *ts = &sec[SEC_TENSORS], *ws = &sec[SEC_WEIGHTS], *ss = &sec[SEC_STRINGS];
-    if (ts->count == 0 || ts->count > MAX_TENSORS || ts->size != ts->count * TENSOR_REC)
+    if (ts->count > MAX_TENSORS)
+        return morsel_fail(err, MORSEL_ERR_LIMIT, "too many tensors: %llu (limit %u)",
+                           (unsigned long long)ts->count, MAX_TENSORS);
+    if (ts->count == 0 || ts->size != ts->count * TENSOR_REC)
         return bad(err, "TENSORS size does not match its count");
     m->n_tensors = (uint32_t)ts->count;
     m->tensors = calloc(m->n_tensors, sizeof *m->tensors);
@@ -188,7 +191,10 @@ static morsel_status read_tensors(morsel_model *m, const section *sec, morsel_er
 static morsel_status read_ops(morsel_model *m, const section *sec, morsel_error *err)
 {
     const section *os = &sec[SEC_OPS], *ss = &sec[SEC_STRINGS];
-    if (os->count == 0 || os->count > MAX_OPS || os->size != os->count * OP_REC)
+    if (os->count > MAX_OPS)
+        return morsel_fail(err, MORSEL_ERR_LIMIT, "too many ops: %llu (limit %u)",
+                           (unsigned long long)os->count, MAX_OPS);
+    if (os->count == 0 || os->size != os->count * OP_REC)
         return bad(err, "OPS size does not match its count");
     m->n_ops = (uint32_t)os->count;
     m->ops = calloc(m->n_ops, sizeof *m->ops);
@@ -220,8 +226,11 @@ static morsel_status read_ops(morsel_model *m, const section *sec, morsel_error 
             return morsel_fail(err, MORSEL_ERR_UNSUPPORTED,
                                "op '%s' (%s) has type %u, unknown to this build", op->name,
                                op->class_name, op->type);
-        if (op->act.code < MK_ACT_LINEAR || op->act.code > MK_ACT_HARD_SIGMOID_K2 || isnan(op->act.alpha) ||
-            isnan(op->act.max))
+        if (isnan(op->act.alpha) || isnan(op->act.max))
+            return morsel_fail(err, MORSEL_ERR_FORMAT,
+                               "corrupt model file: op '%s' (%s) has a NaN activation %s",
+                               op->name, op->class_name, isnan(op->act.alpha) ? "alpha" : "max");
+        if (op->act.code < MK_ACT_LINEAR || op->act.code > MK_ACT_HARD_SIGMOID_K2)
             return morsel_fail(err, MORSEL_ERR_UNSUPPORTED,
                                "op '%s' (%s) has activation code %d, unknown to this build",
                                op->name, op->class_name, op->act.code);
@@ -286,7 +295,11 @@ static morsel_status read_selftest(morsel_model *m, const section *sec, morsel_e
     float tol = rdf(st->p + 8);
     if (n_in != m->tensors[m->input].count || n_out != m->tensors[m->output].count)
         return bad(err, "SELFTEST sizes differ from the model's input/output");
-    if (SELFTEST_REC + 4 * (n_in + n_out) > st->size || !(tol >= 0.0f) || !isfinite(tol))
+    if (!(tol >= 0.0f) || !isfinite(tol))
+        return morsel_fail(err, MORSEL_ERR_FORMAT,
+                           "corrupt model file: self-test tolerance %g is not a finite value >= 0",
+                           (double)tol);
+    if (SELFTEST_REC + 4 * (n_in + n_out) > st->size)
         return bad(err, "SELFTEST data runs past its section");
     m->st_input = (const float *)(const void *)(st->p + SELFTEST_REC);
     m->st_output = m->st_input + n_in;
@@ -307,6 +320,8 @@ morsel_status mf_parse(morsel_model *m, morsel_error *err)
         return bad(err, "model input/output tensor index out of range");
     if (m->tensors[m->input].is_const || m->tensors[m->output].is_const)
         return bad(err, "model input/output is a constant");
+    if (m->output == m->input || m->logits == m->input)
+        return bad(err, "the model's output is its input tensor (no op computes it)");
     const mf_tensor *in = &m->tensors[m->input];
     if (in->rank != 3 || in->dims[2] != 3)
         return morsel_fail(err, MORSEL_ERR_UNSUPPORTED,

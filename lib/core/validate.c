@@ -1,6 +1,7 @@
 /* Graph checking: every op reads only what earlier ops produced, writes a fresh activation,
  * and its registry entry recomputes its output shape from its inputs and attributes, which
  * must equal the one stored in the file. After this, kernels index memory without checks. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@ morsel_status mf_validate_ops(morsel_model *m, morsel_error *err)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
     produced[m->input] = 1;
     morsel_status s = MORSEL_OK;
+    uint64_t work = 0;
     for (uint32_t i = 0; i < m->n_ops && !s; i++) {
         mf_op *op = &m->ops[i];
         op->def = mf_op_def_for(op->type);
@@ -51,9 +53,22 @@ morsel_status mf_validate_ops(morsel_model *m, morsel_error *err)
             s = mf_op_fail(err, op, "softmax over nothing");
         if (!s)
             s = op->def->check(m, op, err);
-        if (!s)
+        if (!s) {
             produced[op->out] = 1;
+            /* Every op at least writes its output; saturating, a crafted file may overflow. */
+            uint64_t w = (op->work ? op->work : op->macs) + m->tensors[op->out].count;
+            op->work = w;
+            work = work > UINT64_MAX - w ? UINT64_MAX : work + w;
+        }
     }
+    m->work = work;
+    /* A tiny file can describe minutes of work (a resize to 1024x1024, then a vast pooling
+     * window): refuse it here, from the shapes, before anyone runs it. */
+    if (!s && work > m->max_work)
+        s = morsel_fail(err, MORSEL_ERR_LIMIT,
+                        "model needs %.3g G operations (multiply-accumulates, pooling and resize "
+                        "taps) per inference; the limit is %.3g G (morsel_open_options.max_work)",
+                        (double)work / 1e9, (double)m->max_work / 1e9);
     if (!s && !produced[m->output])
         s = morsel_fail(err, MORSEL_ERR_FORMAT, "corrupt model file: no op produces the output");
     if (!s && m->logits != MF_NO_TENSOR && !produced[m->logits])

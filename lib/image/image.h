@@ -60,6 +60,10 @@ void mi_oriented_row(int orientation, size_t w, size_t h, size_t y, ptrdiff_t *s
  * outside data[0..size). Exposed for the tests. */
 int mi_exif_orientation(const uint8_t *data, size_t size);
 
+/* MORSEL_ERR_ARGUMENT unless pp is a morsel_preprocess the resizer can use: struct_size set,
+ * a known filter, center_crop and bgr 0 or 1, finite scale and offset. */
+morsel_status mi_check_preprocess(const morsel_preprocess *pp, morsel_error *err);
+
 /* Floats of scratch mi_preprocess needs for a source of src_w x src_h into dst_w x dst_h. */
 size_t mi_preprocess_scratch(int src_w, int src_h, int dst_w, int dst_h);
 

@@ -63,12 +63,12 @@ morsel_status mi_decode(const void *bytes, size_t size, const morsel_decode_opti
 {
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
     if ((!bytes && size) || !buf || !width || !height)
-        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "mi_decode: NULL argument");
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "decode: NULL argument");
     if (opt && ((unsigned)opt->exif_orientation > 1 || (unsigned)opt->jpeg_fast_scale > 1))
         return morsel_fail(err, MORSEL_ERR_ARGUMENT,
                            "decode options: exif_orientation and jpeg_fast_scale must be 0 or 1");
     if (target_w < 0 || target_h < 0)
-        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "mi_decode: negative target size");
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT, "decode: negative target size");
     uint64_t max_bytes, max_pixels;
     effective_limits(opt, &max_bytes, &max_pixels);
     if ((uint64_t)size > max_bytes)

@@ -1,5 +1,6 @@
 /* Names users type for resize filters and preprocessing presets, shared by the CLI and any other
  * front end (the HTTP server) so they all accept and print the same words. */
+#include "abi.h"
 #include "error.h"
 
 #include <string.h>
@@ -38,6 +39,10 @@ morsel_status morsel_preprocess_preset(const char *name, morsel_preprocess *pp, 
     static const double torch_std[3] = {0.229, 0.224, 0.225};
     if (!name || !pp)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "morsel_preprocess_preset: NULL argument");
+    morsel_status s =
+        mf_struct_check(pp->struct_size, MF_PREPROCESS_V1, "morsel_preprocess", err);
+    if (s)
+        return s;
     double scale[3], offset[3];
     int bgr = 0;
     for (int c = 0; c < 3; c++) {

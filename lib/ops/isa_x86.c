@@ -18,6 +18,9 @@ static void fill_avx2(mf_isa_kernels *k)
     k->gemm = mk_f32_gemm_avx2;
     k->conv = mk_f32_conv_avx2;
     k->conv_scratch_floats = mk_f32_conv_scratch_floats;
+    k->dwconv3x3_s1 = mk_f32_dwconv3x3_s1_avx2;
+    k->dwconv3x3_s2 = mk_f32_dwconv3x3_s2_avx2;
+    k->dwconv_any = mk_f32_dwconv_avx2;
     k->act = mk_f32_act_avx2;
     k->softmax = mk_f32_softmax_avx2;
     k->add = mk_f32_add_avx2;
@@ -37,6 +40,9 @@ static void fill_avx512(mf_isa_kernels *k)
     k->gemm_pack = mk_f32_gemm_pack_avx512;
     k->gemm = mk_f32_gemm_avx512;
     k->conv = mk_f32_conv_avx512;
+    k->dwconv3x3_s1 = mk_f32_dwconv3x3_s1_avx512;
+    k->dwconv3x3_s2 = mk_f32_dwconv3x3_s2_avx512;
+    k->dwconv_any = mk_f32_dwconv_avx512;
     k->act = mk_f32_act_avx512;
     k->softmax = mk_f32_softmax_avx512;
     k->add = mk_f32_add_avx512;

@@ -14,6 +14,8 @@ static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
     if (s)
         return s;
     op->win.out_c = op->win.in_c;
+    op->work = (uint64_t)op->win.out_h * (uint64_t)op->win.out_w * (uint64_t)op->win.out_c *
+               (uint64_t)op->win.kh * (uint64_t)op->win.kw;
     uint32_t dims[3] = {(uint32_t)op->win.out_h, (uint32_t)op->win.out_w, x->dims[2]};
     return mf_check_out(op, &m->tensors[op->out], 3, dims, err);
 }
@@ -70,6 +72,7 @@ static morsel_status check_global(morsel_model *m, mf_op *op, morsel_error *err)
     if (op->n_in != 1 || x->rank != 3)
         return mf_op_fail(err, op, "expects one [H, W, C] input");
     uint32_t c = x->dims[2], keep[3] = {1, 1, c};
+    op->work = x->count;
     if (y->rank == 1)
         return mf_check_out(op, y, 1, &c, err);
     return mf_check_out(op, y, 3, keep, err);

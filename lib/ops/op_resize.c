@@ -15,6 +15,8 @@ static morsel_status check_resize(morsel_model *m, mf_op *op, morsel_error *err)
         return mf_op_fail(err, op, "unknown resize method");
     if (y->dims[0] > MAX_DIM || y->dims[1] > MAX_DIM)
         return mf_op_fail(err, op, "output size out of range");
+    /* Bilinear reads 4 input cells per output value. */
+    op->work = (uint64_t)y->count * (op->iattr[A_METHOD] == MK_RESIZE_BILINEAR ? 4u : 1u);
     return MORSEL_OK;
 }
 

@@ -5,8 +5,7 @@ from .errors import UnsupportedLayer
 
 
 def _unsupported(layer, why):
-    from .layers import supported_classes
-    return UnsupportedLayer(layer.name, layer.class_name, why, supported_classes())
+    return UnsupportedLayer(layer.name, layer.class_name, why)  # layers.py adds the class list
 
 
 def activation_spec(layer, spec, keras3):

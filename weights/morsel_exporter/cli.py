@@ -157,7 +157,7 @@ def export(args, log=print, warn=_warn):
             size = (h, w)
         except ValueError:
             raise ExportError(f"--input-size {args.input_size!r}: expected HxW, e.g. 224x224")
-    b = graph.Builder(keras3=src.keras3)
+    b = graph.Builder(keras3=src.keras3, translate=layers.translate)
     g = b.build(sub, size)
     n_ops_before = len(g.ops)
     n_bn, n_act = fold.optimize(g)

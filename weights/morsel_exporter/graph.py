@@ -243,11 +243,13 @@ def _set_node_offsets(model):
 # ---- flattening ------------------------------------------------------------------------------
 
 class Builder:
-    """Emits ops into a Graph while walking the model; layers.py calls back into it."""
+    """Emits ops into a Graph while walking the model. `translate(builder, layer, inputs, node)`
+    (layers.translate) turns one layer into ops and calls back into the builder."""
 
-    def __init__(self, keras3):
+    def __init__(self, keras3, translate):
         self.graph = ir.Graph()
         self.keras3 = keras3
+        self.translate = translate
         self._names = {}
         self._consts = {}
 
@@ -324,10 +326,9 @@ class Builder:
         return self.graph
 
     def call(self, layer, inputs, node=None):
-        from . import layers as L
         if layer.is_model:
             return self.call_model(layer, inputs)
-        return L.translate(self, layer, inputs, node)
+        return self.translate(self, layer, inputs, node)
 
     def call_model(self, model, inputs):
         if model.is_sequential:

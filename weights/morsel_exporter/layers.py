@@ -8,9 +8,17 @@ import math
 
 import numpy as np
 
-from . import ir
+from . import common, ir, tfops
 from .activations import activation_spec, emit_with_activation, hard_silu
+from .common import HINTS  # noqa: F401 (re-exported)
+from .common import check_channels_last as _check_channels_last
+from .common import need_rank3 as _need_rank3
+from .common import same_pads, window_attrs  # noqa: F401 (re-exported)
+from .common import tuple2 as _tuple2
 from .errors import ExportError, UnsupportedLayer  # noqa: F401 (re-exported)
+from .graph import TF_OP_CLASSES
+from .resize_crop import (RESIZE_METHODS, crop, crop_to_aspect, resize,  # noqa: F401
+                          t_center_crop, t_random_crop, t_resizing)
 
 # Layers that do nothing at inference (model(x, training=False)): dropped, their output is
 # their input. RandomCrop is not here: tf_keras resizes at inference (t_random_crop).
@@ -27,70 +35,10 @@ IDENTITY_CLASSES = (
     "CutMix", "MixUp", "RandAugment",
 )
 
-HINTS = {
-    "Lambda": "a Lambda layer holds arbitrary Python code that cannot be exported; rebuild the "
-              "model without it (if it only scales the input, replace it with a Rescaling "
-              "layer, or drop it and pass --preprocess)",
-    "TFOpLambda": "a raw TensorFlow op recorded in the model; only arithmetic with constants "
-                  "(+, -, *, / as from preprocess_input), tf.nn.bias_add, the channel flip "
-                  "x[..., ::-1], tf.cast to float32 and tf.image.resize (bilinear/nearest) "
-                  "are exported. Rebuild the model without it, replace it with a Rescaling "
-                  "layer, or drop it and pass --preprocess",
-}
-HINTS["SlicingOpLambda"] = HINTS["TFOpLambda"]
 
 
 def _unsupported(layer, why=""):
-    return UnsupportedLayer(layer.name, layer.class_name, why or HINTS.get(layer.class_name, ""),
-                            supported_classes())
-
-
-def _tuple2(v, what, layer):
-    if isinstance(v, (int, float)):
-        return int(v), int(v)
-    if isinstance(v, (list, tuple)) and len(v) == 2:
-        return int(v[0]), int(v[1])
-    raise _unsupported(layer, f"{what} {v!r} is not a 2-D value")
-
-
-def _check_channels_last(layer):
-    df = layer.cfg.get("data_format")
-    if df not in (None, "channels_last"):
-        raise _unsupported(layer, f"data_format '{df}' (only channels_last is supported)")
-
-
-def _need_rank3(layer, x):
-    if len(x.shape) != 3:
-        raise _unsupported(layer, f"expects an [H, W, C] input, got shape {list(x.shape)}")
-
-
-def same_pads(size, k, stride, dilation=1):
-    """TF/Keras 'same' padding along one axis: out = ceil(in / stride), total pad
-    = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0); the smaller half goes before
-    (top/left), the extra row/column after (bottom/right)."""
-    out = -(-size // stride)
-    eff = (k - 1) * dilation + 1
-    total = max((out - 1) * stride + eff - size, 0)
-    return total // 2, total - total // 2
-
-
-def window_attrs(layer, x, k, strides, padding, dilation=(1, 1)):
-    """iattr[0..9] for CONV2D / DEPTHWISE / pools, and the output (H, W)."""
-    H, W = x.shape[0], x.shape[1]
-    if padding == "same":
-        pt, pb = same_pads(H, k[0], strides[0], dilation[0])
-        pl, pr = same_pads(W, k[1], strides[1], dilation[1])
-    elif padding == "valid":
-        pt = pb = pl = pr = 0
-    else:
-        raise _unsupported(layer, f"padding '{padding}'")
-    eh, ew = (k[0] - 1) * dilation[0] + 1, (k[1] - 1) * dilation[1] + 1
-    oh = (H + pt + pb - eh) // strides[0] + 1
-    ow = (W + pl + pr - ew) // strides[1] + 1
-    if oh < 1 or ow < 1 or H + pt + pb < eh or W + pl + pr < ew:
-        raise _unsupported(layer, f"window {k} larger than its input {list(x.shape)}")
-    iattr = [k[0], k[1], strides[0], strides[1], pt, pb, pl, pr, dilation[0], dilation[1], 0, 0]
-    return iattr, oh, ow
+    return common.unsupported(layer, why).naming(supported_classes())
 
 
 # ---- weights ---------------------------------------------------------------------------------
@@ -464,119 +412,6 @@ def t_identity(b, layer, *xs):
     return [xs[0]]
 
 
-# ---- in-model resizing and cropping ----------------------------------------------------------
-#
-# Keras (TensorFlow backend) resizes with tf.image.resize, antialias=False by default:
-# ResizeBilinear / ResizeNearestNeighbor with half_pixel_centers=True (TF image_ops_impl
-# resize_images_v2). The RESIZE kernel reproduces those float32 computations
-# (kernels/resize.c); other methods (bicubic, area, lanczos, antialias) are refused.
-
-RESIZE_METHODS = {"bilinear": ir.RESIZE_BILINEAR, "nearest": ir.RESIZE_NEAREST}
-
-
-def resize(b, layer, x, oh, ow, method, out_name=None):
-    """RESIZE to (oh, ow); a same-size resize is the identity in TF (both methods)."""
-    _need_rank3(layer, x)
-    if (oh, ow) == x.shape[:2]:
-        return x
-    if oh < 1 or ow < 1:
-        raise _unsupported(layer, f"resize to {oh}x{ow}")
-    return b.emit(ir.RESIZE, layer, [x], (oh, ow, x.shape[2]), iattr=[method],
-                  out_name=out_name)
-
-
-def crop(b, layer, x, top, left, h, w, out_name=None):
-    _need_rank3(layer, x)
-    if not (0 <= top and 0 <= left and h >= 1 and w >= 1 and top + h <= x.shape[0]
-            and left + w <= x.shape[1]):
-        raise _unsupported(layer, f"crop box ({top}, {left}) {h}x{w} outside its input "
-                                  f"{list(x.shape)}")
-    if (top, left, h, w) == (0, 0) + x.shape[:2]:
-        return x
-    return b.emit(ir.CROP, layer, [x], (h, w, x.shape[2]), iattr=[top, left],
-                  out_name=out_name)
-
-
-def _aspect(a, b_, c, f32):
-    """int(a * b / c) as Keras computes it: in float32 (TF tensors) or in double (Keras 3's
-    smart_resize on static shapes)."""
-    if f32:
-        return int(np.float32(a * b_) / np.float32(c))
-    return int(float(a * b_) / c)
-
-
-def crop_to_aspect(b, layer, x, th, tw, f32):
-    """The largest centred window of aspect th:tw (keras smart_resize / Resizing
-    crop_to_aspect_ratio): crop_h = min(H, int(W*th/tw)), crop_w = min(W, int(H*tw/th)), both
-    at least 1, start = int((H - crop_h) / 2)."""
-    H, W = x.shape[0], x.shape[1]
-    ch = max(min(H, _aspect(W, th, tw, f32)), 1)
-    cw = max(min(W, _aspect(H, tw, th, f32)), 1)
-    return crop(b, layer, x, (H - ch) // 2, (W - cw) // 2, ch, cw,
-                out_name=f"{layer.name}/crop")
-
-
-def _method(layer, name="interpolation"):
-    m = str(layer.cfg.get(name, "bilinear")).lower()
-    if m not in RESIZE_METHODS:
-        raise _unsupported(layer, f"interpolation '{m}' (bilinear and nearest are supported)")
-    return RESIZE_METHODS[m]
-
-
-def t_resizing(b, layer, x):
-    """Resizing(height, width, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio)."""
-    _check_channels_last(layer)
-    _need_rank3(layer, x)
-    cfg = layer.cfg
-    th, tw = int(cfg["height"]), int(cfg["width"])
-    method = _method(layer)
-    if cfg.get("antialias"):
-        raise _unsupported(layer, "antialias=True (tf.image.resize's scale-and-translate "
-                                  "kernels); re-save with antialias=False")
-    if cfg.get("crop_to_aspect_ratio"):
-        # Keras 3 resize() and tf_keras smart_resize both compute the box on float32 tensors.
-        x = crop_to_aspect(b, layer, x, th, tw, True)
-    elif cfg.get("pad_to_aspect_ratio"):
-        # Keras 3 TF backend resize(): pad_h = max(H, int(W*th/tw)) (float32), start =
-        # int((pad_h - H) / 2) rows of fill_value on BOTH sides; likewise the width.
-        H, W = x.shape[0], x.shape[1]
-        ph = max(H, _aspect(W, th, tw, True))
-        pw = max(W, _aspect(H, tw, th, True))
-        hs, ws = (ph - H) // 2, (pw - W) // 2
-        if hs or ws:
-            fill = float(cfg.get("fill_value", 0.0) or 0.0)
-            x = b.emit(ir.PAD, layer, [x], (H + 2 * hs, W + 2 * ws, x.shape[2]),
-                       iattr=[0, 0, 0, 0, hs, hs, ws, ws], fattr=[fill],
-                       out_name=f"{layer.name}/pad")
-    return [resize(b, layer, x, th, tw, method)]
-
-
-def t_center_crop(b, layer, x):
-    """CenterCrop(height, width): a centred crop at ((H-h)//2, (W-w)//2) when the input is at
-    least the target size in both axes; otherwise Keras resizes with smart_resize (crop to the
-    target aspect ratio, then bilinear)."""
-    _check_channels_last(layer)
-    _need_rank3(layer, x)
-    th, tw = int(layer.cfg["height"]), int(layer.cfg["width"])
-    H, W = x.shape[0], x.shape[1]
-    if H >= th and W >= tw:
-        return [crop(b, layer, x, (H - th) // 2, (W - tw) // 2, th, tw)]
-    x = crop_to_aspect(b, layer, x, th, tw, not b.keras3)
-    return [resize(b, layer, x, th, tw, ir.RESIZE_BILINEAR)]
-
-
-def t_random_crop(b, layer, x):
-    """RandomCrop at inference: Keras 3 returns its input unchanged (transform_images with
-    training=False); tf_keras resizes with smart_resize (crop to aspect ratio, bilinear)."""
-    _check_channels_last(layer)
-    _need_rank3(layer, x)
-    if b.keras3:
-        return [x]
-    th, tw = int(layer.cfg["height"]), int(layer.cfg["width"])
-    x = crop_to_aspect(b, layer, x, th, tw, True)
-    return [resize(b, layer, x, th, tw, ir.RESIZE_BILINEAR)]
-
-
 TRANSLATORS = {
     "Conv2D": t_conv2d,
     "DepthwiseConv2D": t_depthwise,
@@ -609,7 +444,6 @@ def supported_classes():
 
 def check_supported(tree):
     """Refuse the model before touching weights when any layer class is unknown."""
-    from . import tfops
     bad = []
     for l in tree.walk():
         if l.is_model or l.class_name == "InputLayer":
@@ -639,18 +473,20 @@ def check_supported(tree):
 def is_op_layer(layer):
     """A raw operation recorded in the graph: a Keras 2 TFOpLambda / SlicingOpLambda, or a
     Keras 3 op (`module` keras.src.ops.*, e.g. TrueDivide from `x / 127.5`)."""
-    from .graph import TF_OP_CLASSES
     return layer.class_name in TF_OP_CLASSES or layer.module.startswith(("keras.src.ops",
                                                                          "keras.ops"))
 
 
 def translate(b, layer, inputs, node=None):
-    if is_op_layer(layer):
-        from . import tfops
-        return tfops.translate(b, layer, inputs, node)
-    fn = TRANSLATORS.get(layer.class_name)
-    if fn is None:
-        raise _unsupported(layer)
-    if fn not in MULTI_INPUT and len(inputs) != 1:
-        raise _unsupported(layer, f"called on {len(inputs)} inputs")
-    return fn(b, layer, *inputs)
+    try:
+        if is_op_layer(layer):
+            return tfops.translate(b, layer, inputs, node)
+        fn = TRANSLATORS.get(layer.class_name)
+        if fn is None:
+            raise _unsupported(layer)
+        if fn not in MULTI_INPUT and len(inputs) != 1:
+            raise _unsupported(layer, f"called on {len(inputs)} inputs")
+        return fn(b, layer, *inputs)
+    except UnsupportedLayer as e:  # from activations.py / tfops.py, which do not know the list
+        e.naming(supported_classes())
+        raise

@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 
+from .layers import ROLE_ALIASES
+
 TOLERANCE = 1e-4
 SEED = 20240611
 
@@ -69,7 +71,6 @@ def _load_file(source):
 
 
 def _role_of(layer_cls, var_name):
-    from .layers import ROLE_ALIASES
     v = re.sub(r":\d+$", "", var_name).split("/")[-1]
     return ROLE_ALIASES.get((layer_cls, v), v)
 

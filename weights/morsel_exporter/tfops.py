@@ -21,8 +21,10 @@ with bilinear or nearest (RESIZE). Anything else stops the export naming the lay
 import numpy as np
 
 from . import ir
+from .common import HINTS
 from .errors import UnsupportedLayer
-from .graph import TF_OP_CLASSES, call_arguments
+from .graph import TF_OP_CLASSES, KLayer, call_arguments
+from .resize_crop import RESIZE_METHODS, crop, resize, t_resizing
 
 K2_FUNCTIONS = {
     "math.add": "add", "__operators__.add": "add", "math.add_v2": "add",
@@ -44,8 +46,7 @@ K3_CLASSES = {
 
 
 def _unsupported(layer, why):
-    from .layers import supported_classes
-    return UnsupportedLayer(layer.name, layer.class_name, why, supported_classes())
+    return UnsupportedLayer(layer.name, layer.class_name, why)  # layers.py adds the class list
 
 
 def _kind(layer):
@@ -63,7 +64,6 @@ def _describe(layer):
 def check(layer):
     """None when the op is one this module can translate (its arguments are checked later)."""
     if _kind(layer) is None:
-        from .layers import HINTS
         hint = HINTS["TFOpLambda"]
         return f"the raw op {_describe(layer)} is not supported; {hint[hint.find('only'):]}"
     return None
@@ -197,7 +197,6 @@ def _getitem(b, layer, x, key):
         if stop <= start:
             raise _unsupported(layer, "an empty slice")
         box.append((start, stop - start))
-    from .layers import crop
     y = crop(b, layer, x, box[0][0], box[1][0], box[0][1], box[1][1],
              out_name=f"{layer.name}/crop")
     # Channel axis.
@@ -242,8 +241,6 @@ def _stack(b, layer, xs, axis):
 
 
 def _resize_op(b, layer, x, size, method, antialias=False, crop=False, pad=False):
-    from .layers import RESIZE_METHODS, resize, t_resizing
-    from .graph import KLayer
     if isinstance(method, dict):
         method = (method.get("config") or {}).get("value", method)
     method = str(method or "bilinear").lower().replace("resizemethod.", "")

@@ -163,13 +163,27 @@ def build(g, meta, selftest=None):
         data = blobs[k]
         o = sec_off[k]
         out[o:o + len(data)] = data
-        table += struct.pack("<IIQQQ", k, zlib.crc32(data) & 0xFFFFFFFF, o, len(data), counts[k])
+        table += struct.pack("<IIQQQ", k, 0, o, len(data), counts[k])
     minor = max([0] + [OP_MINOR.get(op.type, 0) for op in g.ops])
     header = bytearray(MAGIC + struct.pack("<HHIQI", VERSION[0], minor, len(kinds),
                                            file_size, 0))
     header += b"\0" * (64 - len(header))
-    crc = zlib.crc32(bytes(header) + bytes(table)) & 0xFFFFFFFF
-    header[24:28] = struct.pack("<I", crc)
     out[0:64] = header
     out[64:64 + len(table)] = table
+    return sign(out)
+
+
+def sign(image):
+    """Recomputes every section CRC and then the header CRC (over the header with its CRC field
+    zero, plus the section table) of a complete .morsel image; returns the signed bytes. The
+    tests use it to re-sign files they alter on purpose."""
+    out = bytearray(image)
+    nsec = struct.unpack_from("<I", out, 12)[0]
+    for i in range(nsec):
+        rec = 64 + 32 * i
+        o, size = struct.unpack_from("<QQ", out, rec + 8)
+        struct.pack_into("<I", out, rec + 4, zlib.crc32(bytes(out[o:o + size])) & 0xFFFFFFFF)
+    out[24:28] = b"\0\0\0\0"
+    crc = zlib.crc32(bytes(out[:64 + 32 * nsec])) & 0xFFFFFFFF
+    out[24:28] = struct.pack("<I", crc)
     return bytes(out)

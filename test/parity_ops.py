@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Every op and activation the exporter translates, each against the Keras that defines it: a
+small model per op (input -> the op -> flatten -> dense softmax) built in Keras 3 and, where
+Keras 2 spells it too, in tf_keras, saved (.keras / .h5), exported, run by libmorsel on 12
+random inputs and compared with Keras at 1e-5 (max |Δprob| and logits relative error), with
+finite outputs that depend on the input.
+
+Covered: GELU, tanh, hard_sigmoid (Keras 3 relu6(x+3)/6 and Keras 2 clip(0.2x+0.5)), hard_swish,
+the 'leaky_relu' string, the Softmax layer, dilated Conv2D and DepthwiseConv2D,
+GlobalMaxPooling2D and DepthwiseConv2D with depth_multiplier > 1. The first convolution's
+kernel is scaled so its outputs span about ±6: every piece of the piecewise activations
+(both clip ends of hard_sigmoid, the negative side of leaky_relu) is reached.
+
+    python test/parity_ops.py        (needs MORSEL_BIN / MORSEL_LIB, keras, tf_keras)
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import harness
+from harness import check, finish
+
+import numpy as np  # noqa: E402
+
+import npref  # noqa: E402
+import parity_models as P  # noqa: E402
+
+TOL = 1e-5
+N_INPUTS = 12
+SHAPE = (12, 12, 3)
+
+
+def conv_act(act):
+    return lambda k, x: k.layers.Conv2D(6, 3, activation=act, name="op")(x)
+
+
+def softmax_layer(k, x):
+    x = k.layers.Conv2D(6, 3, name="conv")(x)
+    return k.layers.Softmax(name="op")(x)
+
+
+def dilated_conv(k, x):
+    return k.layers.Conv2D(5, 3, dilation_rate=2, activation="relu", name="op")(x)
+
+
+def dilated_depthwise(k, x):
+    x = k.layers.Conv2D(6, 1, name="conv")(x)
+    return k.layers.DepthwiseConv2D(3, dilation_rate=(2, 3), padding="same", name="op")(x)
+
+
+def depth_multiplier(k, x):
+    x = k.layers.Conv2D(4, 1, name="conv")(x)
+    return k.layers.DepthwiseConv2D(3, depth_multiplier=3, strides=2, name="op")(x)
+
+
+def global_max(k, x):
+    x = k.layers.Conv2D(8, 3, name="conv")(x)  # linear: a saturating one makes every max 1
+    return k.layers.GlobalMaxPooling2D(name="op")(x)
+
+
+# (title, body, Kerases that spell it: "k3" .keras and "k2" tf_keras .h5)
+OPS = [
+    ("gelu", conv_act("gelu"), ("k3", "k2")),
+    ("tanh", conv_act("tanh"), ("k3", "k2")),
+    ("hard_sigmoid", conv_act("hard_sigmoid"), ("k3", "k2")),
+    ("hard_swish", conv_act("hard_swish"), ("k3",)),
+    ("'leaky_relu' string", conv_act("leaky_relu"), ("k3",)),
+    ("Softmax layer", softmax_layer, ("k3", "k2")),
+    ("dilated Conv2D", dilated_conv, ("k3", "k2")),
+    ("dilated DepthwiseConv2D", dilated_depthwise, ("k3", "k2")),
+    ("GlobalMaxPooling2D", global_max, ("k3", "k2")),
+    ("depth_multiplier 3", depth_multiplier, ("k3", "k2")),
+]
+
+
+def build(k, body, rng):
+    k.utils.set_random_seed(int(rng.integers(1 << 30)))
+    i = k.Input(SHAPE, name="image")
+    x = body(k, i)
+    if len(x.shape) > 2:
+        x = k.layers.Flatten(name="flat")(x)
+    out = k.layers.Dense(5, activation="softmax", name="head")(x)
+    m = k.Model(i, out)
+    P.randomize(m, k, rng)
+    first = next(layer for layer in m.layers if layer.get_weights())
+    w = first.get_weights()
+    first.set_weights([w[0] * np.float32(3.0)] + w[1:])
+    return m
+
+
+def export(src, out):
+    r = subprocess.run([sys.executable, harness.EXPORTER, src, "-o", out, "-q",
+                        "--no-selftest", "--preprocess", "raw"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"export failed: {r.stderr.strip()[-500:]}")
+
+
+def main():
+    try:
+        import keras
+        import tf_keras
+    except ImportError as e:
+        print(f"FAIL: keras and tf_keras are required ({e})")
+        return 1
+    _, engine = P.open_engine()
+    kerases = {"k3": (keras, ".keras"), "k2": (tf_keras, ".h5")}
+    rng = np.random.default_rng(4242)
+    xs = rng.uniform(-2, 2, (N_INPUTS,) + SHAPE).astype(np.float32)
+    tmp = tempfile.mkdtemp(prefix="morsel_parity_ops_")
+    print(f"{'op':<26} {'Keras':<9} {'max|Δp|':>9} {'logit rel':>9} {'top-1':>6}  "
+          f"{'top-1s':>6} verdict")
+    for title, body, which in OPS:
+        for key in which:
+            k, ext = kerases[key]
+            what = f"{title} ({k.__name__})"
+            try:
+                m = build(k, body, rng)
+                P.calibrate(m, k, xs)
+                src = os.path.join(tmp, f"{title}_{key}{ext}".replace(" ", "_").replace("'", ""))
+                m.save(src)
+                ref = k.models.load_model(src, compile=False)
+                out = src + ".morsel"
+                export(src, out)
+                parsed = npref.read(out)
+                n_out = parsed.tensors[parsed.output]["size"]
+                has_logits = parsed.logits != 0xFFFFFFFF
+                rp, rl = P.keras_outputs(ref, k, xs)
+                mp, ml = engine.run(out, xs, n_out, has_logits)
+                a = npref.Agreement(what)
+                for i in range(N_INPUTS):
+                    a.add(mp[i], ml[i] if has_logits else None, rp[i], rl[i])
+                ok = a.ok(TOL) and has_logits
+                print(f"{title:<26} {k.__name__:<9} {a.dprob:9.1e} {a.rel:9.1e} "
+                      f"{a.top1:>3}/{a.n:<2}  {a.spread[0]:>6} {'ok' if ok else 'FAIL'}",
+                      flush=True)
+                check(ok, what, "; ".join(a.problems() + ([] if has_logits else ["no logits"])))
+            except Exception as e:
+                check(False, what, f"{type(e).__name__}: {str(e).strip()[:400]}")
+            k.backend.clear_session()
+    return finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
