@@ -19,7 +19,9 @@ container engine.
    network namespace and this machine does not: the port (a free one) and the listen address
    (loopback). Then the manifest's probe paths must answer 200, GET /test the users' answer
    line with the class `morsel classify` gives, the peak RSS must stay under the memory
-   request, and SIGTERM must end it with status 0 within terminationGracePeriodSeconds.
+   request, and SIGTERM must end it with status 0 within terminationGracePeriodSeconds. The
+   CPU limit is stood in for by an affinity mask of that many CPUs: the worker count must
+   follow it.
 
 Environment (set by ctest): MORSEL_BUILD_DIR, MORSEL_BIN, MORSEL_FIXTURES, MORSEL_SHARED,
 MORSEL_SOURCE_DIR.
@@ -27,6 +29,7 @@ MORSEL_SOURCE_DIR.
 
 import copy
 import json
+import math
 import os
 import re
 import shutil
@@ -292,8 +295,13 @@ def run_like_image(res, image, root, want_label):
     base = f"http://127.0.0.1:{port}"
     log = tempfile.TemporaryFile()
     t0 = time.monotonic()
-    proc = subprocess.Popen(as_container(root, argv, uid, gid), env=env, cwd=root, stdout=log,
-                            stderr=subprocess.STDOUT)
+    # The CPU limit, as far as it can be had without a cgroup: an affinity mask of that many
+    # CPUs (the server honours both the same way when it sizes its worker pool).
+    ncpu = math.ceil(quantity(c["resources"]["limits"]["cpu"]))
+    cpus = sorted(os.sched_getaffinity(0))[:ncpu]
+    pin = ["taskset", "-c", ",".join(map(str, cpus))]
+    proc = subprocess.Popen(pin + as_container(root, argv, uid, gid), env=env, cwd=root,
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
         ready_path = c["readinessProbe"]["httpGet"]["path"]
         status = None
@@ -314,6 +322,10 @@ def run_like_image(res, image, root, want_label):
         check(st["Uid"].split() == [str(uid)] * 4 and int(st["CapEff"], 16) == 0 and
               st["NoNewPrivs"].strip() == "1",
               f"{what}: runs as {uid} with no capabilities and no_new_privs")
+        workers = re.search(r"^morsel_workers (\d+)", get(base + "/metrics")[1], re.M)
+        check(workers and int(workers.group(1)) == len(cpus),
+              f"{what}: {workers and workers.group(1)} worker(s) for a CPU limit of {ncpu} "
+              f"({len(cpus)} CPU(s) here)")
         for _ in range(5):
             status, body = get(base + "/test")
         m = ANSWER.match(body.strip())
