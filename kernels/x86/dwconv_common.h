@@ -12,6 +12,22 @@
 
 #include "microkernels.h"
 
+/* Sanitizer builds (ASan, UBSan, TSan, fuzzing) compile the same code without the forced
+ * inlining and unrolling: instrumenting every unrolled copy took clang over 10 minutes per
+ * file, and those builds test behaviour, not speed. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DW_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(undefined_behavior_sanitizer)
+#define DW_SANITIZED 1
+#endif
+#endif
+
+#ifdef DW_SANITIZED
+#define DW_INLINE static inline
+#define DW_UNROLL
+#else
 #define DW_INLINE static inline __attribute__((always_inline))
 /* Loops over tile pixels, taps and tap rows have constant trip counts once inlined; fully
  * unrolled, their accumulator and weight arrays live in registers. clang 14 does not act on
@@ -20,6 +36,7 @@
 #define DW_UNROLL _Pragma("clang loop unroll(full)")
 #else
 #define DW_UNROLL _Pragma("GCC unroll 32")
+#endif
 #endif
 
 /* kind 0: linear; 1: max(x,0) then min(., hi); 2: adds alpha*min(x,0) before the clip.
