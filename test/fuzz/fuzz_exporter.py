@@ -39,7 +39,7 @@ def one_input(data):
         tree = graph.parse_tree(src.model_config)
         layers.check_supported(tree)
         weights.assign(tree, src)
-        g = graph.Builder(keras3=src.keras3).build(tree, None)
+        g = graph.Builder(keras3=src.keras3, translate=layers.translate).build(tree, None)
         fold.optimize(g)
         if not g.ops or g.output is g.input:
             return
