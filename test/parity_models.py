@@ -518,8 +518,20 @@ def arbitrate(ref_model, k, xs, morsel_logits, keras_logits, tol):
     return rm, rk, len(xs), None
 
 
+# How far a float32 engine may be from the exact (float64) logits, as a multiple of Keras's own
+# float32 distance, on models where that distance is a sizeable part of the tolerance. Measured
+# on food101 MobileNetV1 0.25 (test_real_models): Keras-f32 1.3e-6..7.6e-6 from float64, the
+# exported file evaluated in float64 3e-6..1.0e-5 (float32 parameters: BN folded into weights
+# adds one rounding per weight, a bias shared by every pixel that global pooling does not
+# average away), Morsel 2e-6..1.7e-5 with either kernel set. Which of two float32 engines lands
+# closer is then a draw; an exporter or kernel error is orders of magnitude further.
+F32_SPREAD = 4.0
+
+
 def arbitrated_ok(f64, tol):
-    return f64 is not None and f64[3] is None and f64[0] <= tol and f64[1] >= f64[0]
+    """Morsel within `tol` of Keras-f64, or within F32_SPREAD times Keras-f32's own distance."""
+    return (f64 is not None and f64[3] is None
+            and f64[0] <= max(tol, F32_SPREAD * f64[1]))
 
 
 # ---- TF.js layers format ----------------------------------------------------------------------
