@@ -72,7 +72,8 @@ def morsel_argv(serve, model, port, image):
     return [serve, "--model", model, "--host", "127.0.0.1", "--port", str(port),
             "--test-image", image, "--model-name", "food11", "--log", "off",
             # the manifests' settings (examples/deploy/k8s)
-            "--queue", "16", "--max-connections", "256", "--timeout", "10"]
+            "--queue", "32", "--max-body-total", "67108864", "--max-connections", "256",
+            "--timeout", "10"]
 
 
 def main():

@@ -23,8 +23,9 @@ static const option_def OPTS[] = {
     {"host", "MORSEL_HOST", "ADDR", "IPv4 address to listen on (default 0.0.0.0)", K_STR, 0, 0, OFF(host)},
     {"workers", "MORSEL_WORKERS", "W", "inference workers (default: usable CPUs / threads)", K_INT, 1, 256, OFF(workers)},
     {"threads", "MORSEL_THREADS", "T", "threads per inference (default 1)", K_INT, 1, 256, OFF(threads)},
-    {"queue", "MORSEL_QUEUE", "Q", "requests waiting for a worker before 503 (default 4*W)", K_INT, 1, 1 << 20, OFF(queue)},
+    {"queue", "MORSEL_QUEUE", "Q", "requests waiting for a worker before 503 (default 32*W)", K_INT, 1, 1 << 20, OFF(queue)},
     {"max-body", "MORSEL_MAX_BODY", "BYTES", "largest request body, else 413 (default 16 MiB)", K_U64, 1, 0, OFF(max_body)},
+    {"max-body-total", "MORSEL_MAX_BODY_TOTAL", "BYTES", "request bodies held at once (received or queued), else 503 (default 128 MiB)", K_U64, 1, 0, OFF(max_body_total)},
     {"max-pixels", "MORSEL_MAX_PIXELS", "N", "largest image width*height, else 422 (default 40 Mi)", K_U64, 1, 0, OFF(max_pixels)},
     {"max-work", "MORSEL_MAX_WORK", "OPS", "refuse a model needing more operations per inference (default 1e11)", K_U64, 1, 0, OFF(max_work)},
     {"max-memory", "MORSEL_MAX_MEMORY", "BYTES", "refuse a model needing more activation+scratch per worker (default 1 GiB)", K_U64, 1, 0, OFF(max_memory)},
@@ -97,6 +98,7 @@ static int set_value(srv_config *cfg, const option_def *o, const char *v, const 
 int config_parse(srv_config *cfg, int argc, char **argv)
 {
     *cfg = (srv_config){.host = "0.0.0.0", .port = 8080, .threads = 1, .max_body = 16u << 20,
+                        .max_body_total = 128u << 20,
                         .max_pixels = 40u << 20, .timeout_s = 10, .max_connections = 512,
                         .top_k = 5, .log_json = 1};
     for (size_t i = 0; i < N_OPTS; i++) {
@@ -166,5 +168,5 @@ void config_resolve_cpus(srv_config *cfg)
         cfg->workers = fit;
     }
     if (cfg->queue == 0)
-        cfg->queue = 4 * cfg->workers;
+        cfg->queue = 32 * cfg->workers; /* RESOURCES.md: the users' siege -c 30 fits, c=100 sheds */
 }

@@ -15,6 +15,9 @@
 
 static struct MHD_Daemon *daemon_;
 static atomic_int in_flight;
+/* Bytes of request bodies held (being received or waiting in the queue): the queue bounds their
+ * count, this bounds their memory, slow uploads included. */
+static atomic_ullong body_bytes;
 
 int http_in_flight(void)
 {
@@ -44,7 +47,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, srv_request *r)
     if (rep->allow)
         MHD_add_response_header(resp, "Allow", rep->allow);
     /* While draining, make clients reconnect (to another replica) for their next request. */
-    if (g_srv.draining || r->body_too_large)
+    if (g_srv.draining || r->body_too_large || r->body_over_budget)
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ok = MHD_queue_response(c, rep->status, resp);
     MHD_destroy_response(resp);
@@ -55,6 +58,13 @@ static int append_body(srv_request *r, const char *data, size_t n)
 {
     if (r->body_too_large || r->body_len + n > g_srv.cfg.max_body) {
         r->body_too_large = 1; /* keep reading to the end, then answer 413 */
+        return 0;
+    }
+    if (r->body_over_budget)
+        return 0;
+    if (atomic_fetch_add(&body_bytes, n) + n > g_srv.cfg.max_body_total) {
+        atomic_fetch_sub(&body_bytes, n);
+        r->body_over_budget = 1; /* keep reading to the end, then answer 503 */
         return 0;
     }
     if (r->body_len + n + 1 > r->body_cap) {
@@ -90,6 +100,18 @@ static srv_request *new_request(struct MHD_Connection *c, const char *url, const
     return r;
 }
 
+static void reply_busy(srv_request *r)
+{
+    metrics_rejected();
+    if (r->body_over_budget)
+        reply_error(&r->reply, 503, "server busy: request bodies held at once would exceed "
+                    "%llu bytes", (unsigned long long)g_srv.cfg.max_body_total);
+    else
+        reply_error(&r->reply, 503, "server busy: %d requests already waiting", g_srv.cfg.queue);
+    r->reply.retry_after = 1;
+    r->job = JOB_NONE;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req_cls)
@@ -102,10 +124,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *req_cls = r;
         atomic_fetch_add(&in_flight, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > g_srv.cfg.max_body) {
+        unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
+        if (announced > g_srv.cfg.max_body) {
             r->body_too_large = 1;
             reply_error(&r->reply, 413, "request body of %s bytes exceeds the limit of %llu",
                         cl, (unsigned long long)g_srv.cfg.max_body);
+            return send_reply(c, r);
+        }
+        if (announced && atomic_load(&body_bytes) + announced > g_srv.cfg.max_body_total) {
+            r->body_over_budget = 1; /* refuse before the body is read, and close */
+            reply_busy(r);
             return send_reply(c, r);
         }
         return MHD_YES;
@@ -128,16 +156,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                     (unsigned long long)g_srv.cfg.max_body);
         return send_reply(c, r);
     }
+    if (r->body_over_budget) {
+        reply_busy(r);
+        return send_reply(c, r);
+    }
     if (!routes_dispatch(r))
         return send_reply(c, r);
+    /* Under overload most requests are refused: refusing before the suspend/resume round trip
+     * keeps each 503 cheap, so a storm of them takes less CPU from the workers. */
+    if (queue_full(g_srv.queue)) {
+        reply_busy(r);
+        return send_reply(c, r);
+    }
     /* Suspend before queueing: a fast worker may resume before we would get to it. */
     r->suspended = 1;
     MHD_suspend_connection(c);
     if (queue_push(g_srv.queue, r) != 0) {
-        metrics_rejected();
-        reply_error(&r->reply, 503, "server busy: %d requests already waiting", g_srv.cfg.queue);
-        r->reply.retry_after = 1;
-        r->job = JOB_NONE;
+        reply_busy(r);
         MHD_resume_connection(c);
     }
     return MHD_YES;
@@ -169,6 +204,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         r->reply.status = status;
         accesslog_write(r, remote, r->reply.len);
     }
+    atomic_fetch_sub(&body_bytes, r->body_len);
     free(r->reply.body);
     free(r->body);
     free(r);

@@ -113,6 +113,14 @@ int queue_push(srv_queue *q, srv_request *req)
     return 0;
 }
 
+int queue_full(const srv_queue *q)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&q->mu);
+    int full = q->count == q->cap || q->stopping;
+    pthread_mutex_unlock((pthread_mutex_t *)&q->mu);
+    return full;
+}
+
 int queue_depth(const srv_queue *q)
 {
     pthread_mutex_lock((pthread_mutex_t *)&q->mu);

@@ -12,7 +12,7 @@
 typedef struct srv_config {
     const char *model, *host, *test_image, *model_name;
     int port, workers, threads, queue, timeout_s, max_connections, top_k, log_json;
-    uint64_t max_body, max_pixels;
+    uint64_t max_body, max_pixels, max_body_total;
     uint64_t max_work, max_memory; /* model budgets (morsel_open_options); 0: the library's */
 } srv_config;
 
@@ -56,6 +56,7 @@ typedef struct srv_request {
     char *body;
     size_t body_len, body_cap;
     int body_too_large;
+    int body_over_budget;       /* --max-body-total reached: discard the rest, answer 503 */
     double t_start_ms;          /* headers received */
     double t_enqueued_ms;
     int route, job;
@@ -119,6 +120,7 @@ int http_bound_port(void);
 /* queue.c */
 int queue_start(srv_queue **out, int capacity, int workers, int threads, morsel_error *err);
 int queue_push(srv_queue *q, srv_request *req); /* 0, or -1 when full */
+int queue_full(const srv_queue *q);  /* a push now would be refused (503) */
 int queue_depth(const srv_queue *q);
 void queue_stop(srv_queue *q);                   /* drains remaining jobs, joins workers */
 /* The first worker's context, for the start-up self-test before any request arrives. */
