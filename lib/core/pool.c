@@ -2,6 +2,7 @@
  * workers sleep on a condition variable. No thread is ever started behind the caller's back. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "pool.h"
@@ -15,9 +16,19 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* ~20-50 us of spinning before sleeping: long enough to cover the imbalance between two
- * halves of an op, short enough not to matter when a thread is descheduled. */
-#define SPIN_LIMIT 20000
+/* Spin this long before sleeping: enough to cover the imbalance between the parts of an op
+ * (a MobileNetV2 layer takes 50-500 us), short enough that a waiter whose partner was
+ * descheduled on a busy machine gives its core back soon. Measured in time, not iterations:
+ * a pause costs 10-140 cycles depending on the CPU (20000 of them was 0.3-1 ms). */
+#define SPIN_NS 50000
+#define SPIN_CHECK 64 /* pauses between clock reads (a vDSO clock read is ~20 ns) */
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 int mf_barrier_init(mf_barrier *b, int n)
 {
@@ -50,11 +61,14 @@ void mf_barrier_wait(mf_barrier *b)
         pthread_mutex_unlock(&b->mu);
         return;
     }
-    for (int i = 0; i < SPIN_LIMIT; i++) {
-        if (atomic_load_explicit(&b->phase, memory_order_acquire) != phase)
-            return;
-        CPU_RELAX();
-    }
+    const long long until = now_ns() + SPIN_NS;
+    do {
+        for (int i = 0; i < SPIN_CHECK; i++) {
+            if (atomic_load_explicit(&b->phase, memory_order_acquire) != phase)
+                return;
+            CPU_RELAX();
+        }
+    } while (now_ns() < until);
     pthread_mutex_lock(&b->mu);
     while (atomic_load_explicit(&b->phase, memory_order_acquire) == phase)
         pthread_cond_wait(&b->cv, &b->mu);
