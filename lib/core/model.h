@@ -90,7 +90,12 @@ typedef struct mf_op {
     int serial;          /* runs whole on thread 0 (reference kernels, softmax) */
     int folded;          /* a zero PAD merged into the conv that reads it: skipped */
     char kernel[48];     /* e.g. "f32_dwconv3x3_s2_avx512", for morsel info */
+    double prepare_ms;   /* its prepare at load (mostly weight packing), for morsel bench */
 } mf_op;
+
+/* The phases of opening a model, timed once (morsel_model_info.load_*_ms, morsel bench). */
+enum { MF_LOAD_READ, MF_LOAD_CRC, MF_LOAD_PARSE, MF_LOAD_CHECK, MF_LOAD_PREPARE, MF_LOAD_PLAN,
+       MF_LOAD_PHASES_ };
 
 struct morsel_model {
     /* References: the opener's and one per context; the last release frees the model. */
@@ -123,6 +128,7 @@ struct morsel_model {
     size_t scratch_floats; /* per thread */
     uint64_t n_params;
     mf_isa_kernels isa;
+    double load_ms[MF_LOAD_PHASES_];
 };
 
 /* Parses and validates the file image (already in memory). Fills everything but the plan. */
@@ -153,6 +159,9 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
 
 const char *mf_op_type_name(uint32_t type);
 const char *mf_activation_name(const mk_activation *a);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+double mf_now_ms(void);
 
 /* Keeps OpenBLAS from starting threads of its own (see blas.c). */
 void mf_blas_single_thread(void);
