@@ -173,8 +173,7 @@ static void model_free(morsel_model *m)
     else
         free(m->owned);
     free(m->tensors);
-    for (uint32_t i = 0; m->ops && i < m->n_ops; i++)
-        free(m->ops[i].packed);
+    mf_pack_free(m);
     free(m->ops);
     free(m->labels);
     free(m);

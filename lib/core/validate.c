@@ -115,5 +115,5 @@ morsel_status mf_prepare(morsel_model *m, morsel_error *err)
                 return s;
         }
     }
-    return MORSEL_OK;
+    return mf_pack_weights(m, err);
 }
