@@ -7,7 +7,9 @@
  * past the last whole 2 MiB stays in 4 KiB pages, so no more memory is resident than packed. */
 #define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS, madvise */
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "model.h"
 
@@ -68,6 +70,50 @@ static void *map_block(size_t bytes, size_t *mapped)
     return p;
 }
 
+/* The constant tensor an op's pack request reads, or MF_NO_TENSOR. */
+static uint32_t pack_source(const morsel_model *m, const mf_op *op)
+{
+    for (uint32_t j = 0; j < op->n_in; j++)
+        if (m->tensors[op->in[j]].data == op->pack.w)
+            return op->in[j];
+    return MF_NO_TENSOR;
+}
+
+/* How many pack requests read each constant, UINT32_MAX where anything else reads it in place
+ * (a reference kernel, a bias): NULL when the file is not our own mapping, or out of memory. */
+static uint32_t *count_pack_readers(const morsel_model *m)
+{
+    if (!m->owned_is_mmap)
+        return NULL; /* a caller's buffer, or our heap copy: left as it is */
+    uint32_t *readers = calloc(m->n_tensors, sizeof *readers);
+    for (uint32_t i = 0; readers && i < m->n_ops; i++) {
+        const mf_op *op = &m->ops[i];
+        uint32_t src = op->pack.fn ? pack_source(m, op) : MF_NO_TENSOR;
+        for (uint32_t j = 0; j < op->n_in; j++) {
+            uint32_t t = op->in[j];
+            if (!m->tensors[t].is_const || readers[t] == UINT32_MAX)
+                continue;
+            readers[t] = t == src ? readers[t] + 1 : UINT32_MAX;
+        }
+    }
+    return readers;
+}
+
+/* Once packed, a constant nothing else reads is dead weight in our mapping of the file: its
+ * whole pages are dropped from it (the page cache keeps them for other processes), so the
+ * weights are resident once, packed, and the peak stays near the file's size instead of
+ * twice it. Nothing reads those bytes again; a read would fetch them from the file anew. */
+static void release_source(const mf_tensor *t)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    uintptr_t pg = (uintptr_t)page, start = (uintptr_t)t->data;
+    uintptr_t a = round_up(start, pg), e = (start + t->count * sizeof(float)) / pg * pg;
+    if (e > a)
+        madvise((void *)a, e - a, MADV_DONTNEED); /* advice: on failure the pages just stay */
+}
+
 morsel_status mf_pack_weights(morsel_model *m, morsel_error *err)
 {
     size_t total = 0;
@@ -89,6 +135,7 @@ morsel_status mf_pack_weights(morsel_model *m, morsel_error *err)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory packing %zu MB of weights",
                            total >> 20);
     m->packed_block = block;
+    uint32_t *readers = count_pack_readers(m);
     size_t off = 0;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         mf_op *op = &m->ops[i];
@@ -100,8 +147,12 @@ morsel_status mf_pack_weights(morsel_model *m, morsel_error *err)
         r->fn(r->K, r->N, r->w, op->packed);
         off += request_bytes(r);
         POISON(block + off - GAP, GAP);
+        uint32_t src = readers ? pack_source(m, op) : MF_NO_TENSOR;
+        if (src != MF_NO_TENSOR && readers[src] != UINT32_MAX && --readers[src] == 0)
+            release_source(&m->tensors[src]);
         op->prepare_ms += mf_now_ms() - t;
     }
+    free(readers);
     return MORSEL_OK;
 }
 
