@@ -4,7 +4,8 @@
  * fault, and those faults were most of a MobileNetV2 load. The block is a private anonymous
  * mapping started on a 2 MiB boundary and advised for transparent huge pages, so where the
  * kernel allows them (THP "madvise" or "always") a 2 MiB page arrives in one fault; its tail
- * past the last whole 2 MiB stays in 4 KiB pages, so no more memory is resident than packed. */
+ * past the last whole 2 MiB stays in 4 KiB pages, so no more memory is resident than packed.
+ * Ops asking for the same packing of the same constant share one copy (find_leaders). */
 #define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS, madvise */
 #include <stdint.h>
 #include <stdlib.h>
@@ -114,26 +115,82 @@ static void release_source(const mf_tensor *t)
         madvise((void *)a, e - a, MADV_DONTNEED); /* advice: on failure the pages just stay */
 }
 
+typedef struct pack_key {
+    uintptr_t w;
+    int K, N;
+    uint32_t op;
+} pack_key;
+
+static int by_key(const void *pa, const void *pb)
+{
+    const pack_key *a = pa, *b = pb;
+    if (a->w != b->w)
+        return a->w < b->w ? -1 : 1;
+    if (a->K != b->K)
+        return a->K < b->K ? -1 : 1;
+    if (a->N != b->N)
+        return a->N < b->N ? -1 : 1;
+    return a->op < b->op ? -1 : a->op > b->op;
+}
+
+/* leader[i]: the op whose packed copy op i uses, i itself or the first op asking for the same
+ * packing of the same weights. Real models never share a kernel between layers, but a file
+ * can (any number of convs reading one constant): one copy each would let a small file make
+ * the load pack, and hold, many times its size. Sorting finds the groups in n log n. */
+static uint32_t *find_leaders(const morsel_model *m)
+{
+    uint32_t *leader = malloc(sizeof *leader * ((size_t)m->n_ops + 1));
+    pack_key *keys = malloc(sizeof *keys * ((size_t)m->n_ops + 1));
+    if (!leader || !keys) {
+        free(leader);
+        free(keys);
+        return NULL;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->n_ops; i++) {
+        const mf_pack_request *r = &m->ops[i].pack;
+        leader[i] = i;
+        if (r->fn)
+            keys[n++] = (pack_key){(uintptr_t)r->w, r->K, r->N, i};
+    }
+    qsort(keys, n, sizeof *keys, by_key);
+    for (uint32_t j = 1, first = 0; j < n; j++) {
+        const pack_key *a = &keys[first], *b = &keys[j];
+        if (a->w == b->w && a->K == b->K && a->N == b->N &&
+            m->ops[a->op].pack.fn == m->ops[b->op].pack.fn)
+            leader[b->op] = a->op;
+        else
+            first = j;
+    }
+    free(keys);
+    return leader;
+}
+
 morsel_status mf_pack_weights(morsel_model *m, morsel_error *err)
 {
+    uint32_t *leader = find_leaders(m);
+    if (!leader)
+        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
     size_t total = 0;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         const mf_pack_request *r = &m->ops[i].pack;
-        if (!r->fn)
+        if (!r->fn || leader[i] != i)
             continue;
-        if (r->floats > SIZE_MAX / sizeof(float) - 2 * ALIGN)
+        size_t bytes = r->floats > SIZE_MAX / sizeof(float) - 2 * ALIGN ? SIZE_MAX
+                                                                       : request_bytes(r);
+        if (bytes > SIZE_MAX - total) {
+            free(leader);
             return morsel_fail(err, MORSEL_ERR_NOMEM, "packed weights exceed the address space");
-        size_t bytes = request_bytes(r);
-        if (bytes > SIZE_MAX - total)
-            return morsel_fail(err, MORSEL_ERR_NOMEM, "packed weights exceed the address space");
+        }
         total += bytes;
     }
-    if (!total)
-        return MORSEL_OK;
-    uint8_t *block = map_block(total, &m->packed_mapped);
-    if (!block)
-        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory packing %zu MB of weights",
-                           total >> 20);
+    uint8_t *block = total ? map_block(total, &m->packed_mapped) : NULL;
+    if (!total || !block) {
+        free(leader);
+        return total ? morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory packing %zu MB of weights",
+                                   total >> 20)
+                     : MORSEL_OK;
+    }
     m->packed_block = block;
     uint32_t *readers = count_pack_readers(m);
     size_t off = 0;
@@ -143,16 +200,21 @@ morsel_status mf_pack_weights(morsel_model *m, morsel_error *err)
         if (!r->fn)
             continue;
         double t = mf_now_ms();
-        op->packed = (float *)(void *)(block + off);
-        r->fn(r->K, r->N, r->w, op->packed);
-        off += request_bytes(r);
-        POISON(block + off - GAP, GAP);
+        if (leader[i] != i) { /* packed already, by an earlier op */
+            op->packed = m->ops[leader[i]].packed;
+        } else {
+            op->packed = (float *)(void *)(block + off);
+            r->fn(r->K, r->N, r->w, op->packed);
+            off += request_bytes(r);
+            POISON(block + off - GAP, GAP);
+        }
         uint32_t src = readers ? pack_source(m, op) : MF_NO_TENSOR;
         if (src != MF_NO_TENSOR && readers[src] != UINT32_MAX && --readers[src] == 0)
             release_source(&m->tensors[src]);
         op->prepare_ms += mf_now_ms() - t;
     }
     free(readers);
+    free(leader);
     return MORSEL_OK;
 }
 
