@@ -9,11 +9,11 @@
 
 typedef struct bench_opts {
     const char *model, *isa;
-    int runs, warmup, threads, batch, per_op, json;
+    int runs, warmup, threads, batch, per_op, json, load_only;
 } bench_opts;
 
 typedef struct bench_result {
-    double load_ms, first_ms, median_ms, p90_ms, min_ms, mean_ms;
+    double load_ms, load_cpu_ms, first_ms, median_ms, p90_ms, min_ms, mean_ms;
     double images_per_s, gflops, peak_pct, rss_mb;
     uint64_t macs; /* one image */
     bench_peak_result peak;
@@ -22,13 +22,22 @@ typedef struct bench_result {
 
 static const char usage_text[] =
     "usage: morsel bench [--model M] [--runs N] [--warmup N] [--threads N] [--batch N]\n"
-    "                    [--per-op] [--isa scalar|avx2|avx512] [--json]\n";
+    "                    [--per-op] [--isa scalar|avx2|avx512] [--json] [--load-only]\n";
 
-static double now_ms(void)
+static double clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+
+static double rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0; /* Linux reports kilobytes */
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -58,10 +67,13 @@ static int parse_args(int argc, char **argv, bench_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
+        int flag = !strcmp(a, "--per-op") || !strcmp(a, "--json") || !strcmp(a, "--load-only");
         if (!strcmp(a, "--per-op"))
             o->per_op = 1;
         else if (!strcmp(a, "--json"))
             o->json = 1;
+        else if (!strcmp(a, "--load-only"))
+            o->load_only = 1;
         else if (!v)
             bad = 1;
         else if (!strcmp(a, "--model"))
@@ -82,21 +94,24 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             fputs(usage_text, stderr);
             return -1;
         }
-        if (strcmp(a, "--per-op") && strcmp(a, "--json"))
+        if (!flag)
             i++;
     }
     return 0;
 }
 
-static morsel_model *open_timed(const bench_opts *o, double *ms)
+/* Wall time, and the CPU time of this thread: on a shared machine the second shows the work
+ * without the waits for a core. */
+static morsel_model *open_timed(const bench_opts *o, double *ms, double *cpu_ms)
 {
     morsel_model *m = NULL;
     morsel_error err = {0};
     morsel_open_options opt = {.struct_size = sizeof opt, .isa = o->isa};
-    double t = now_ms();
+    double c = clock_ms(CLOCK_THREAD_CPUTIME_ID), t = now_ms();
     morsel_status s = o->isa ? morsel_model_open_file_ex(o->model, &opt, &m, &err)
                              : morsel_model_open_file(o->model, &m, &err);
     *ms = now_ms() - t;
+    *cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c;
     if (s != MORSEL_OK)
         fprintf(stderr, "morsel bench: %s\n", err.message);
     return s == MORSEL_OK ? m : NULL;
@@ -265,14 +280,75 @@ static void print_top_layers(const morsel_model *m, const morsel_model_info *in,
     free(idx);
 }
 
+/* The phases of the open (morsel_model_info.load_*_ms); "other" is what lies between them. */
+enum { N_PHASES = 6 };
+static const char *const phase_names[N_PHASES] = {"read", "crc", "parse", "check", "prepare",
+                                                  "plan"};
+
+static void load_phases(const morsel_model_info *in, double *v)
+{
+    double p[N_PHASES] = {in->load_read_ms, in->load_crc_ms, in->load_parse_ms,
+                          in->load_check_ms, in->load_prepare_ms, in->load_plan_ms};
+    memcpy(v, p, sizeof p);
+}
+
+/* The ops whose prepare (weight packing) took longest, slowest first. */
+static void print_load(const morsel_model *m, const morsel_model_info *in, double load_ms)
+{
+    static const char *const what[N_PHASES] = {
+        "open + mmap (or copy) of the file", "section checksums, with the file's page faults",
+        "records, strings, labels", "graph and shapes", "kernel choice, weight packing",
+        "activation arena"};
+    double v[N_PHASES], sum = 0;
+    load_phases(in, v);
+    printf("\n%-14s %10s %7s\n", "load phase", "ms", "share");
+    for (int i = 0; i < N_PHASES; i++) {
+        printf("%-14s %10.3f %6.1f%%   %s\n", phase_names[i], v[i],
+               load_ms > 0 ? 100 * v[i] / load_ms : 0, what[i]);
+        sum += v[i];
+    }
+    printf("%-14s %10.3f %6.1f%%\n", "other", load_ms - sum,
+           load_ms > 0 ? 100 * (load_ms - sum) / load_ms : 0);
+    int top[5] = {-1, -1, -1, -1, -1};
+    double top_ms[5] = {0};
+    for (int i = 0; i < in->n_ops; i++) {
+        morsel_op_info op = MORSEL_OP_INFO_INIT;
+        morsel_model_get_op(m, i, &op, NULL);
+        for (int k = 0; k < 5; k++) {
+            if (top[k] >= 0 && op.prepare_ms <= top_ms[k])
+                continue;
+            memmove(top + k + 1, top + k, (4 - (size_t)k) * sizeof *top);
+            memmove(top_ms + k + 1, top_ms + k, (4 - (size_t)k) * sizeof *top_ms);
+            top[k] = i;
+            top_ms[k] = op.prepare_ms;
+            break;
+        }
+    }
+    printf("\n%4s %-28s %-28s %10s %9s\n", "#", "slowest prepare", "kernel", "params", "ms");
+    for (int k = 0; k < 5 && top[k] >= 0; k++) {
+        morsel_op_info op = MORSEL_OP_INFO_INIT;
+        morsel_model_get_op(m, top[k], &op, NULL);
+        printf("%4d %-28.28s %-28.28s %10llu %9.3f\n", top[k], str_or(op.name, "?"),
+               str_or(op.kernel, "?"), (unsigned long long)op.n_params, op.prepare_ms);
+    }
+}
+
 static void print_text(const bench_opts *o, const morsel_model *m, const morsel_model_info *in,
                        const bench_result *r)
 {
     printf("%-14s %s (%s)\n", "model", in->name, o->model);
     printf("%-14s %s\n", "kernel_isa", str_or(in->isa, "?"));
-    printf("%-14s %d\n%-14s %d\n", "threads", o->threads, "batch", o->batch);
-    printf("%-14s %d timed after %d warm-up\n", "runs", o->runs, o->warmup);
+    if (!o->load_only) {
+        printf("%-14s %d\n%-14s %d\n", "threads", o->threads, "batch", o->batch);
+        printf("%-14s %d timed after %d warm-up\n", "runs", o->runs, o->warmup);
+    }
     printf("%-14s %10.3f ms   morsel_model_open_file\n", "load_ms", r->load_ms);
+    printf("%-14s %10.3f ms   its CPU time\n", "load_cpu_ms", r->load_cpu_ms);
+    if (o->load_only) {
+        printf("%-14s %10.1f MB   ru_maxrss\n", "rss_mb", r->rss_mb);
+        print_load(m, in, r->load_ms);
+        return;
+    }
     printf("%-14s %10.3f ms\n", "first_ms", r->first_ms);
     printf("%-14s %10.3f ms\n", "median_ms", r->median_ms);
     printf("%-14s %10.3f ms\n", "p90_ms", r->p90_ms);
@@ -289,6 +365,7 @@ static void print_text(const bench_opts *o, const morsel_model *m, const morsel_
         print_types(m, in, r->op_ms);
         print_top_layers(m, in, r->op_ms, o->batch);
     }
+    print_load(m, in, r->load_ms);
 }
 
 static void json_num(const char *key, double v) { printf(",\"%s\":%.9g", key, v); }
@@ -306,6 +383,19 @@ static void print_json(const bench_opts *o, const morsel_model *m, const morsel_
            o->runs, o->warmup);
     printf(",\"macs\":%llu", (unsigned long long)r->macs);
     json_num("load_ms", r->load_ms);
+    json_num("load_cpu_ms", r->load_cpu_ms);
+    double v[N_PHASES];
+    load_phases(in, v);
+    for (int i = 0; i < N_PHASES; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "load_%s_ms", phase_names[i]);
+        json_num(key, v[i]);
+    }
+    json_num("rss_mb", r->rss_mb);
+    if (o->load_only) {
+        printf("}\n");
+        return;
+    }
     json_num("first_ms", r->first_ms);
     json_num("median_ms", r->median_ms);
     json_num("p90_ms", r->p90_ms);
@@ -319,7 +409,6 @@ static void print_json(const bench_opts *o, const morsel_model *m, const morsel_
     json_num("peak_gflops_per_thread", r->peak.gflops_per_thread);
     json_num("peak_gflops_all", r->peak.gflops_all);
     json_num("peak_pct", r->peak_pct);
-    json_num("rss_mb", r->rss_mb);
     if (r->op_ms) {
         printf(",\"ops\":[");
         for (int i = 0; i < in->n_ops; i++) {
@@ -348,7 +437,7 @@ int cli_bench(int argc, char **argv)
     if (parse_args(argc, argv, &o))
         return 2;
     bench_result r = {0};
-    morsel_model *m = open_timed(&o, &r.load_ms);
+    morsel_model *m = open_timed(&o, &r.load_ms, &r.load_cpu_ms);
     if (!m)
         return 1;
     morsel_model_info in = MORSEL_MODEL_INFO_INIT;
@@ -356,6 +445,11 @@ int cli_bench(int argc, char **argv)
     morsel_context *ctx = NULL;
     morsel_error err = {0};
     int rc = 1;
+    if (o.load_only) {
+        /* The open alone: what a server or a CLI call pays before its first image. */
+        r.rss_mb = rss_mb();
+        goto report;
+    }
     if (morsel_context_create(m, &ctx, &err) != MORSEL_OK ||
         morsel_context_set_threads(ctx, o.threads, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel bench: %s\n", err.message);
@@ -375,9 +469,8 @@ int cli_bench(int argc, char **argv)
         goto done;
     }
     r.peak_pct = r.peak.gflops_all > 0 ? 100 * r.gflops / r.peak.gflops_all : 0;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    r.rss_mb = ru.ru_maxrss / 1024.0; /* Linux reports kilobytes */
+    r.rss_mb = rss_mb();
+report:
     if (o.json)
         print_json(&o, m, &in, &r);
     else

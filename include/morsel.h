@@ -161,6 +161,11 @@ typedef struct morsel_model_info {
     const char *name, *source, *keras_version, *exporter_version, *source_format, *license;
     const char *isa;        /* kernel variant chosen for this CPU: "scalar", "avx2", ... */
     uint64_t work;          /* what the compute budget counts (morsel_open_options.max_work) */
+    /* Where opening this model spent its time, ms: reading or mapping the file, the checksums
+     * (with the page faults that first touch the mapped file), parsing the records, checking
+     * the graph, choosing kernels and packing weights, planning the arena. */
+    double load_read_ms, load_crc_ms, load_parse_ms, load_check_ms, load_prepare_ms,
+        load_plan_ms;
 } morsel_model_info;
 #define MORSEL_MODEL_INFO_INIT MORSEL_STRUCT_INIT_(morsel_model_info)
 
@@ -183,6 +188,7 @@ typedef struct morsel_op_info {
     const char *kernel;      /* the microkernel chosen at load, e.g. "f32_dwconv3x3_s2_avx512" */
     uint64_t macs;           /* multiply-accumulates of one inference (conv, depthwise, dense) */
     uint64_t work;           /* macs, or the comparisons/taps of a pool or resize: the budget */
+    double prepare_ms;       /* its kernel choice and weight packing at load */
 } morsel_op_info;
 #define MORSEL_OP_INFO_INIT MORSEL_STRUCT_INIT_(morsel_op_info)
 

@@ -162,6 +162,10 @@ if b:
           str(b))
     check(0 < b["min_ms"] <= b["median_ms"] <= b["p90_ms"], "min <= median <= p90", str(b))
     check(b["load_ms"] > 0 and b["first_ms"] > 0, "load and first-run times are measured", str(b))
+    phases = [b[f"load_{k}_ms"] for k in ("read", "crc", "parse", "check", "prepare", "plan")]
+    check(min(phases) >= 0 and b["load_crc_ms"] > 0 and b["load_prepare_ms"] > 0 and
+          sum(phases) <= b["load_ms"] * 1.001 + 1e-3 and 0 < b["load_cpu_ms"],
+          "the load's phases are measured and add up to at most the load time", str(b))
     check(b["macs"] > 0 and close(b["gflops"], 2 * b["macs"] / (b["median_ms"] * 1e6)),
           "GFLOP/s = 2 x MACs / median time", str(b))
     check(close(b["images_per_s"], 1e3 / b["median_ms"]), "images/s = 1000 / median ms", str(b))
@@ -198,6 +202,11 @@ check(p.returncode == 0 and b and b["kernel_isa"] == "scalar", "--isa scalar for
 p = morsel("bench", "--model", FOOD11, "--runs", "5", "--isa", "no-such-isa")
 check(p.returncode == 1 and p.stderr.strip(), "an unknown --isa is refused", p.stderr)
 
+p = morsel("bench", "--model", FOOD11, "--load-only")
+check(p.returncode == 0 and all(k in p.stdout for k in ("load phase", "crc", "prepare",
+                                                         "slowest prepare", "rss_mb")) and
+      "median_ms" not in p.stdout, "bench --load-only prints the load's phases and runs nothing",
+      p.stdout + p.stderr)
 p = morsel("bench", "--model", FOOD11, "--runs", "5", "--warmup", "1", "--per-op")
 check(p.returncode == 0 and all(k in p.stdout for k in ("median_ms", "p90_ms", "peak_gflops_1",
       "rss_mb", "op type", "layer (Keras)")), "bench prints its table, op types and top layers",

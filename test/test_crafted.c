@@ -109,6 +109,30 @@ static uint8_t *tiny_with(size_t *n, float alpha, int output_is_input, float sel
     return craft_finish(&c, n);
 }
 
+/* input [1, 1, 3] -> 1x1 conv to c channels, then n_ops 1x1 convs c -> c that all read one
+ * kernel [1, 1, c, c]: packed once per op, 1000 ops of c = 512 would hold 1 GB. */
+static uint8_t *shared_kernel(size_t *n, uint32_t n_ops, uint32_t c)
+{
+    craft cr;
+    craft_init(&cr);
+    uint32_t x = craft_tensor(&cr, 0, 3, 1, 1, 3, 1), t = craft_tensor(&cr, 0, 3, 1, 1, c, 1);
+    uint32_t w0 = craft_tensor(&cr, 1, 4, 1, 1, 3, c), w = craft_tensor(&cr, 1, 4, 1, 1, c, c);
+    const int32_t one[12] = {1, 1, 1, 1, 0, 0, 0, 0, 1, 1};
+    craft_op op = {.type = MF_OP_CONV2D, .n_in = 2, .in = {x, w0}, .out = t};
+    memcpy(op.iattr, one, sizeof one);
+    craft_add_op(&cr, &op);
+    for (uint32_t i = 0; i < n_ops; i++) {
+        uint32_t y = craft_tensor(&cr, 0, 3, 1, 1, c, 1);
+        op.in[0] = t;
+        op.in[1] = w;
+        op.out = y;
+        craft_add_op(&cr, &op);
+        t = y;
+    }
+    craft_model(&cr, x, t, MF_NO_TENSOR);
+    return craft_finish(&cr, n);
+}
+
 int main(void)
 {
     size_t n = 0;
@@ -140,6 +164,9 @@ int main(void)
     b = chain(&n, 100000);
     expect("100,000-op chain (100,001 tensors)", b, n, NULL, MORSEL_ERR_LIMIT,
            "too many tensors: 100001 (limit 100000)", 1000);
+    /* Packing: ops reading one kernel share one packed copy (the file holds 1 MB of it). */
+    b = shared_kernel(&n, 1000, 512);
+    expect("1000 convs sharing one 512x512 kernel", b, n, NULL, MORSEL_OK, "", 1000);
     /* Messages that name the real problem. */
     b = tiny_with(&n, NAN, 0, 0.0f, 0);
     expect("NaN activation alpha", b, n, NULL, MORSEL_ERR_FORMAT,

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "image.h"
 #include "model.h"
@@ -25,13 +24,6 @@ struct morsel_context {
     morsel_decode_options decode; /* limits resolved: never 0 */
     morsel_preprocess preprocess;
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static float *tensor_ptr(morsel_context *ctx, uint32_t t)
 {
@@ -345,7 +337,7 @@ morsel_status morsel_classify_rgb(morsel_context *c, const uint8_t *rgb, int wid
                            width, height, (unsigned long long)c->decode.max_pixels);
     const morsel_model *m = c->model;
     const mf_tensor *in = &m->tensors[m->input];
-    double t0 = now_ms();
+    double t0 = mf_now_ms();
     size_t need = mi_preprocess_scratch(width, height, (int)in->dims[1], (int)in->dims[0]);
     if (need > c->pp_scratch_floats) {
         float *p = realloc(c->pp_scratch, need * sizeof *p);
@@ -358,12 +350,12 @@ morsel_status morsel_classify_rgb(morsel_context *c, const uint8_t *rgb, int wid
                                     (int)in->dims[0], tensor_ptr(c, m->input), c->pp_scratch, err);
     if (s)
         return s;
-    double t1 = now_ms();
+    double t1 = mf_now_ms();
     infer(c);
-    double t2 = now_ms();
+    double t2 = mf_now_ms();
     top_k(m, tensor_ptr(c, m->output), m->tensors[m->output].count, k, top, n_top);
     if (timings) {
-        morsel_timings full = {timings->struct_size, 0, t1 - t0, t2 - t1, now_ms() - t0};
+        morsel_timings full = {timings->struct_size, 0, t1 - t0, t2 - t1, mf_now_ms() - t0};
         mf_struct_copy(timings, &full, sizeof full);
     }
     return MORSEL_OK;
@@ -380,14 +372,14 @@ morsel_status morsel_classify_encoded(morsel_context *c, const void *bytes, size
         if (ts)
             return ts;
     }
-    double t0 = now_ms();
+    double t0 = mf_now_ms();
     int w = 0, h = 0;
     const mf_tensor *in = &c->model->tensors[c->model->input];
     morsel_status s = mi_decode(bytes, size, &c->decode, (int)in->dims[1], (int)in->dims[0],
                                 &c->pixels, &w, &h, err);
     if (s)
         return s;
-    double t1 = now_ms();
+    double t1 = mf_now_ms();
     s = morsel_classify_rgb(c, c->pixels.data, w, h, (size_t)w * 3, k, top, n_top, timings, err);
     if (!s && timings) {
         timings->decode_ms = t1 - t0;

@@ -1,14 +1,16 @@
 /* CRC-32 (ISO-HDLC, reflected 0xEDB88320), the checksum of every section, identical to
- * zlib's crc32() so the Python exporter can use zlib.crc32. zlib (already linked through
- * libpng) runs a sliced, SIMD-folded CRC: every byte of the file is checked once at load, so
- * this is most of the load time of a large model. The byte-table loop remains for builds
- * without zlib (the minimal build). */
+ * zlib's crc32() so the Python exporter can use zlib.crc32. Every byte of the file is checked
+ * once at load, so this is a large part of the load time of a big model. By speed: the
+ * carry-less multiply folds (kernels/x86/u8_crc32_*.c, several times zlib's sliced loop), chosen
+ * by CPU here since checksums run before the model's kernel set is chosen; then zlib (already
+ * linked through libpng); then a byte-table loop for builds without zlib (the minimal build). */
+#include "crc32.h"
 #include "model.h"
 
 #ifdef MORSEL_HAVE_ZLIB
 #include <zlib.h>
 
-uint32_t mf_crc32(uint32_t crc, const uint8_t *p, size_t n)
+static uint32_t crc32_portable(uint32_t crc, const uint8_t *p, size_t n)
 {
     uLong c = crc;
     while (n > 0) { /* zlib takes uInt lengths */
@@ -20,7 +22,7 @@ uint32_t mf_crc32(uint32_t crc, const uint8_t *p, size_t n)
     return (uint32_t)c;
 }
 #else
-uint32_t mf_crc32(uint32_t crc, const uint8_t *p, size_t n)
+static uint32_t crc32_portable(uint32_t crc, const uint8_t *p, size_t n)
 {
     uint32_t table[256];
     for (uint32_t i = 0; i < 256; i++) {
@@ -35,3 +37,16 @@ uint32_t mf_crc32(uint32_t crc, const uint8_t *p, size_t n)
     return ~crc;
 }
 #endif
+
+uint32_t mf_crc32(uint32_t crc, const uint8_t *p, size_t n)
+{
+#if defined(MK_HAVE_X86) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("pclmul")) {
+        if (__builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("avx2"))
+            return mk_u8_crc32_vpclmul(crc, p, n);
+        return mk_u8_crc32_pclmul(crc, p, n);
+    }
+#endif
+    return crc32_portable(crc, p, n);
+}

@@ -67,6 +67,14 @@ typedef struct mf_variant {
     int gemm_nr, gemm_mr; /* panel width of the packed weights, rows per register tile */
 } mf_variant;
 
+/* Weights an op's prepare wants packed: fn(K, N, w, dst) writes `floats` floats. */
+typedef struct mf_pack_request {
+    mk_gemm_pack_fn fn;
+    const float *w;
+    int K, N;
+    size_t floats;
+} mf_pack_request;
+
 typedef struct mf_op {
     uint32_t type;
     const struct mf_op_def *def;
@@ -85,12 +93,18 @@ typedef struct mf_op {
     mf_variant v;
     mk_activation kact;  /* what the SIMD kernel fuses (LINEAR or the clamp family) */
     mk_activation tact;  /* what runs after it over the same range (LINEAR: nothing) */
-    float *packed;       /* weights packed at load; owned by the model */
+    float *packed;       /* weights packed at load, inside the model's packed block */
+    mf_pack_request pack; /* what prepare asked mf_pack_weights to pack (fn NULL: nothing) */
     size_t act_ch;       /* rows of the output's last axis, for a softmax tact */
     int serial;          /* runs whole on thread 0 (reference kernels, softmax) */
     int folded;          /* a zero PAD merged into the conv that reads it: skipped */
     char kernel[48];     /* e.g. "f32_dwconv3x3_s2_avx512", for morsel info */
+    double prepare_ms;   /* its prepare at load (mostly weight packing), for morsel bench */
 } mf_op;
+
+/* The phases of opening a model, timed once (morsel_model_info.load_*_ms, morsel bench). */
+enum { MF_LOAD_READ, MF_LOAD_CRC, MF_LOAD_PARSE, MF_LOAD_CHECK, MF_LOAD_PREPARE, MF_LOAD_PLAN,
+       MF_LOAD_PHASES_ };
 
 struct morsel_model {
     /* References: the opener's and one per context; the last release frees the model. */
@@ -123,6 +137,9 @@ struct morsel_model {
     size_t scratch_floats; /* per thread */
     uint64_t n_params;
     mf_isa_kernels isa;
+    void *packed_block;   /* every op's packed weights (mf_pack_weights), mapped_bytes long */
+    size_t packed_mapped;
+    double load_ms[MF_LOAD_PHASES_];
 };
 
 /* Parses and validates the file image (already in memory). Fills everything but the plan. */
@@ -141,6 +158,10 @@ morsel_status mf_plan(morsel_model *m, morsel_error *err);
 /* Chooses every op's kernel variant for m->isa and packs weights (after validation). */
 morsel_status mf_prepare(morsel_model *m, morsel_error *err);
 
+/* Packs what the prepares asked for (op->pack) into one block, op->packed pointing in it. */
+morsel_status mf_pack_weights(morsel_model *m, morsel_error *err);
+void mf_pack_free(morsel_model *m);
+
 /* Merges each zero PAD that feeds only a conv/depthwise into that op's window. */
 void mf_fold_pads(morsel_model *m);
 
@@ -153,6 +174,9 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
 
 const char *mf_op_type_name(uint32_t type);
 const char *mf_activation_name(const mk_activation *a);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+double mf_now_ms(void);
 
 /* Keeps OpenBLAS from starting threads of its own (see blas.c). */
 void mf_blas_single_thread(void);

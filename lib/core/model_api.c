@@ -28,18 +28,28 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
                         : MORSEL_DEFAULT_MAX_MEMORY_BYTES;
     if (m->max_memory > MF_MAX_ARENA_BYTES)
         m->max_memory = MF_MAX_ARENA_BYTES;
-    morsel_status s;
-    if ((s = mf_parse(m, err)) || (s = mf_validate_ops(m, err)) ||
-        (s = mf_isa_select(isa, &m->isa, err))) {
+    morsel_status s = mf_parse(m, err);
+    double t0 = mf_now_ms();
+    if (!s)
+        s = mf_validate_ops(m, err);
+    double t1 = mf_now_ms();
+    if (!s)
+        s = mf_isa_select(isa, &m->isa, err);
+    if (!s) {
+        mf_fold_pads(m);
+        mf_blas_single_thread();
+        s = mf_prepare(m, err);
+    }
+    double t2 = mf_now_ms();
+    if (!s)
+        s = mf_plan(m, err);
+    if (s) {
         morsel_model_close(m);
         return s;
     }
-    mf_fold_pads(m);
-    mf_blas_single_thread();
-    if ((s = mf_prepare(m, err)) || (s = mf_plan(m, err))) {
-        morsel_model_close(m);
-        return s;
-    }
+    m->load_ms[MF_LOAD_CHECK] = t1 - t0;
+    m->load_ms[MF_LOAD_PREPARE] = t2 - t1;
+    m->load_ms[MF_LOAD_PLAN] = mf_now_ms() - t2;
     *out = m;
     return MORSEL_OK;
 }
@@ -72,6 +82,7 @@ morsel_status morsel_model_open_memory_ex(const void *data, size_t size, int mod
     morsel_status s = check_options(opt, err);
     if (s)
         return s;
+    double t = mf_now_ms();
     morsel_model *m = calloc(1, sizeof *m);
     if (!m)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory");
@@ -90,6 +101,7 @@ morsel_status morsel_model_open_memory_ex(const void *data, size_t size, int mod
         m->owned = copy;
     }
     m->size = size;
+    m->load_ms[MF_LOAD_READ] = mf_now_ms() - t;
     return finish_open(m, opt, out, err);
 }
 
@@ -115,6 +127,7 @@ morsel_status morsel_model_open_file_ex(const char *path, const morsel_open_opti
         return s;
     char why[128];
     int fd = -1;
+    double t = mf_now_ms();
     if ((s = mf_open_regular(path, "model", &fd, err)))
         return s;
     struct stat st;
@@ -148,6 +161,7 @@ morsel_status morsel_model_open_file_ex(const char *path, const morsel_open_opti
         m->base = (const uint8_t *)"";
     }
     close(fd);
+    m->load_ms[MF_LOAD_READ] = mf_now_ms() - t;
     s = finish_open(m, opt, out, err);
     return morsel_prefix(err, s, path);
 }
@@ -159,8 +173,7 @@ static void model_free(morsel_model *m)
     else
         free(m->owned);
     free(m->tensors);
-    for (uint32_t i = 0; m->ops && i < m->n_ops; i++)
-        free(m->ops[i].packed);
+    mf_pack_free(m);
     free(m->ops);
     free(m->labels);
     free(m);
@@ -207,7 +220,10 @@ morsel_status morsel_model_get_info(const morsel_model *m, morsel_model_info *in
         .preprocess = m->preprocess, .name = m->name, .source = m->source,
         .keras_version = m->keras_version, .exporter_version = m->exporter_version,
         .source_format = m->source_format, .license = m->license,
-        .isa = m->isa.name, .work = m->work};
+        .isa = m->isa.name, .work = m->work, .load_read_ms = m->load_ms[MF_LOAD_READ],
+        .load_crc_ms = m->load_ms[MF_LOAD_CRC], .load_parse_ms = m->load_ms[MF_LOAD_PARSE],
+        .load_check_ms = m->load_ms[MF_LOAD_CHECK],
+        .load_prepare_ms = m->load_ms[MF_LOAD_PREPARE], .load_plan_ms = m->load_ms[MF_LOAD_PLAN]};
     full.preprocess.struct_size = sizeof full.preprocess;
     mf_struct_copy(info, &full, sizeof full);
     return MORSEL_OK;
@@ -236,7 +252,8 @@ morsel_status morsel_model_get_op(const morsel_model *m, int i, morsel_op_info *
     morsel_op_info full = {.struct_size = info->struct_size, .type = mf_op_type_name(op->type),
                              .activation = mf_activation_name(&op->act), .name = op->name,
                              .class_name = op->class_name, .out_rank = (int)y->rank,
-                             .kernel = op->kernel, .macs = op->macs, .work = op->work};
+                             .kernel = op->kernel, .macs = op->macs, .work = op->work,
+                             .prepare_ms = op->prepare_ms};
     for (uint32_t d = 0; d < 4; d++)
         full.out_dims[d] = (int)y->dims[d];
     for (uint32_t j = 0; j < op->n_in; j++)

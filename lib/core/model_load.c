@@ -90,7 +90,10 @@ static morsel_status read_sections(morsel_model *m, section *sec, morsel_error *
         uint64_t off = rd64(e + 8), size = rd64(e + 16);
         if (off % 64 || off < table_end || off > m->size || size > m->size - off)
             return bad(err, "a section lies outside the file or is misaligned");
-        if (mf_crc32(0, b + off, (size_t)size) != rd32(e + 4))
+        double t = mf_now_ms();
+        uint32_t crc = mf_crc32(0, b + off, (size_t)size);
+        m->load_ms[MF_LOAD_CRC] += mf_now_ms() - t;
+        if (crc != rd32(e + 4))
             return morsel_fail(err, MORSEL_ERR_FORMAT,
                                "corrupt model file: checksum mismatch in section %u", kind);
         /* Insertion by offset, for the overlap and padding checks below. */
@@ -312,6 +315,7 @@ morsel_status mf_parse(morsel_model *m, morsel_error *err)
     section sec[SEC_MAX_];
     memset(sec, 0, sizeof sec);
     morsel_status s;
+    double t = mf_now_ms();
     if ((s = read_sections(m, sec, err)) || (s = read_tensors(m, sec, err)) ||
         (s = read_ops(m, sec, err)) || (s = read_model_record(m, sec, err)))
         return s;
@@ -329,5 +333,7 @@ morsel_status mf_parse(morsel_model *m, morsel_error *err)
     const mf_tensor *out = &m->tensors[m->output];
     if (m->n_labels && m->n_labels != out->dims[out->rank - 1])
         return bad(err, "label count differs from the output size");
-    return read_selftest(m, sec, err);
+    s = read_selftest(m, sec, err);
+    m->load_ms[MF_LOAD_PARSE] = mf_now_ms() - t - m->load_ms[MF_LOAD_CRC];
+    return s;
 }

@@ -6,7 +6,7 @@
 #include "ops.h"
 #include "pool.h"
 
-static double now_ms(void)
+double mf_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -17,7 +17,7 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
                 struct mf_barrier *barrier, double *op_ms)
 {
     mf_exec e = {m, arena, scratch};
-    double t = op_ms && ith == 0 ? now_ms() : 0.0;
+    double t = op_ms && ith == 0 ? mf_now_ms() : 0.0;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         const mf_op *op = &m->ops[i];
         if (op->folded) {
@@ -30,7 +30,7 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
         if (nth > 1)
             mf_barrier_wait(barrier);
         if (op_ms && ith == 0) {
-            double t1 = now_ms();
+            double t1 = mf_now_ms();
             op_ms[i] = t1 - t;
             t = t1;
         }

@@ -108,10 +108,12 @@ morsel_status mf_prepare(morsel_model *m, morsel_error *err)
         snprintf(op->kernel, sizeof op->kernel, "ref_%s", op->def->name);
         if (op->def->prepare) {
             op->serial = 0;
+            double t = mf_now_ms();
             morsel_status s = op->def->prepare(m, op, &m->isa, err);
+            op->prepare_ms = mf_now_ms() - t;
             if (s)
                 return s;
         }
     }
-    return MORSEL_OK;
+    return mf_pack_weights(m, err);
 }

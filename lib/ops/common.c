@@ -95,13 +95,7 @@ void mf_tail_act(const mf_op *op, float *x, size_t i0, size_t i1)
 morsel_status mf_pack_gemm(mf_op *op, const mf_isa_kernels *k, int K, int N, const float *w,
                            morsel_error *err)
 {
-    size_t floats = k->gemm_pack_floats(K, N);
-    void *p = NULL;
-    if (posix_memalign(&p, 64, (floats ? floats : 1) * sizeof(float)) != 0)
-        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory packing the weights of '%s'",
-                           op->name);
-    k->gemm_pack(K, N, w, p);
-    op->packed = p;
+    op->pack = (mf_pack_request){k->gemm_pack, w, K, N, k->gemm_pack_floats(K, N)};
     op->v.gemm = k->gemm;
     op->v.gemm_nr = k->gemm_nr;
     op->v.gemm_mr = k->gemm_mr;

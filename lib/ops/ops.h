@@ -77,7 +77,8 @@ void mf_split_act(const morsel_model *m, mf_op *op, const mf_isa_kernels *k);
 void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const float *b,
                  float *y, int ith, int nth);
 
-/* Packs W [K, N] for the ISA's GEMM into op->packed and points op->v at it. */
+/* Asks for W [K, N] packed for the ISA's GEMM into op->packed (mf_pack_weights does it once
+ * every op is prepared) and points op->v at that GEMM. */
 morsel_status mf_pack_gemm(mf_op *op, const mf_isa_kernels *k, int K, int N, const float *w,
                            morsel_error *err);
 
