@@ -501,37 +501,69 @@ def keras_float64(model, k):
     return m
 
 
-def arbitrate(ref_model, k, xs, morsel_logits, keras_logits, tol):
-    """When Morsel's logits are further than `tol` from Keras's, which one is off? Keras itself
-    in float64 on the source weights decides (a float64 run of the exported file could not: an
-    exporter translation error would be in it too). Returns (Morsel vs Keras-f64, Keras-f32 vs
-    Keras-f64, inputs, error): the largest relative logit errors over all inputs; the row passes
-    only when Morsel is within `tol` and no further than Keras-f32 is."""
-    try:
-        m64 = keras_float64(ref_model, k)
-        _, ref = keras_outputs(m64, k, np.asarray(xs, np.float64))
-    except Exception as e:  # no float64 twin: the row cannot be arbitrated and fails
-        return math.inf, 0.0, len(xs), f"no float64 Keras twin: {type(e).__name__}: " \
-            f"{str(e).strip().splitlines()[0][:200]}"
-    rm = float(per_input_rel(morsel_logits, ref).max())
-    rk = float(per_input_rel(keras_logits, ref).max())
-    return rm, rk, len(xs), None
-
-
-# How far a float32 engine may be from the exact (float64) logits, as a multiple of Keras's own
+# How far a float32 engine may be from the exact (float64) outputs, as a multiple of Keras's own
 # float32 distance, on models where that distance is a sizeable part of the tolerance. Measured
 # on food101 MobileNetV1 0.25 (test_real_models): Keras-f32 1.3e-6..7.6e-6 from float64, the
 # exported file evaluated in float64 3e-6..1.0e-5 (float32 parameters: BN folded into weights
 # adds one rounding per weight, a bias shared by every pixel that global pooling does not
 # average away), Morsel 2e-6..1.7e-5 with either kernel set. Which of two float32 engines lands
-# closer is then a draw; an exporter or kernel error is orders of magnitude further.
+# closer is then a draw (InceptionV3 @ 75 .h5 K2 in parity_table: Morsel 2.0e-5, Keras-f32
+# 2.4e-5 from float64, so 2.4e-5 apart in probabilities); an exporter or kernel error is
+# orders of magnitude further (the mutation check: 6.8e-1).
 F32_SPREAD = 4.0
 
 
-def arbitrated_ok(f64, tol):
-    """Morsel within `tol` of Keras-f64, or within F32_SPREAD times Keras-f32's own distance."""
-    return (f64 is not None and f64[3] is None
-            and f64[0] <= max(tol, F32_SPREAD * f64[1]))
+class Arbitration:
+    """Distances to Keras in float64 over all inputs: largest relative logit error (rel) and
+    largest probability difference (dp), for Morsel and for Keras-f32; `error` when Keras has no
+    float64 twin (then the row cannot be arbitrated and fails)."""
+
+    def __init__(self, n, m_rel=math.inf, k_rel=0.0, m_dp=math.inf, k_dp=0.0, error=None):
+        self.n, self.m_rel, self.k_rel, self.m_dp, self.k_dp, self.error = \
+            n, m_rel, k_rel, m_dp, k_dp, error
+
+    def ok(self, tol):
+        """Morsel within `tol` of Keras-f64, or within F32_SPREAD times Keras-f32's own
+        distance, for logits and probabilities alike."""
+        return (self.error is None and self.m_rel <= max(tol, F32_SPREAD * self.k_rel)
+                and self.m_dp <= max(tol, F32_SPREAD * self.k_dp))
+
+    def describe(self):
+        return (f"vs Keras float64 on {self.n} inputs: logits Morsel {self.m_rel:.1e}, Keras "
+                f"float32 {self.k_rel:.1e}; max|Δp| Morsel {self.m_dp:.1e}, Keras float32 "
+                f"{self.k_dp:.1e}" + (f" ({self.error})" if self.error else ""))
+
+
+def arbitrate(ref_model, k, xs, morsel, keras):
+    """When Morsel is further than the tolerance from Keras, which one is off? Keras itself in
+    float64 on the source weights decides (a float64 run of the exported file could not: an
+    exporter translation error would be in it too). morsel and keras are (probabilities,
+    logits) over the inputs xs."""
+    try:
+        m64 = keras_float64(ref_model, k)
+        p64, l64 = keras_outputs(m64, k, np.asarray(xs, np.float64))
+    except Exception as e:  # no float64 twin: the row cannot be arbitrated and fails
+        return Arbitration(len(xs), error=f"no float64 Keras twin: {type(e).__name__}: "
+                           f"{str(e).strip().splitlines()[0][:200]}")
+
+    def dp(p):
+        return float(np.abs(np.asarray(p, np.float64).reshape(p64.shape) - p64).max())
+    return Arbitration(len(xs), float(per_input_rel(morsel[1], l64).max()),
+                       float(per_input_rel(keras[1], l64).max()), dp(morsel[0]), dp(keras[0]))
+
+
+def needs_arbitration(agree, tol):
+    return agree.dprob > tol or agree.rel > tol
+
+
+def parity_ok(agree, f64, tol):
+    """A row's verdict from its agreement with Keras-f32 (npref.Agreement) and, when that is
+    further than `tol`, the float64 arbitration (None when not run)."""
+    if agree is None or agree.top1 != agree.n or agree.problems():
+        return False
+    if not needs_arbitration(agree, tol):
+        return True
+    return f64 is not None and f64.ok(tol)
 
 
 # ---- TF.js layers format ----------------------------------------------------------------------
