@@ -49,7 +49,7 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 static int parse_opts(int argc, char **argv, camera_opts *o)
 {
     *o = (camera_opts){.top = 5, .threads = 1};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = !v;
         if (!bad && !strcmp(a, "--model"))
@@ -70,7 +70,6 @@ static int parse_opts(int argc, char **argv, camera_opts *o)
             fprintf(stderr, "morsel_camera: bad option '%s'%s%s\n", a, v ? " " : "", v ? v : "");
             return -1;
         }
-        i++;
     }
     if (!o->model || !o->width || !o->height) {
         fprintf(stderr, "morsel_camera: --model, --width and --height are required\n");
