@@ -9,7 +9,7 @@
 #     examples/camera;
 #   - the armhf minimal build's test_kernels and test_k_neon under qemu-arm (build-armhf/), and
 #     `morsel run` (a raw float32 tensor, no image libraries) with the NEON and the scalar
-#     kernels, each output within 1e-5 of the x86 build's.
+#     kernels, each output within 1e-5 of the x86 build's, and morsel_embedded on a raw frame.
 # usage: run_aarch64.sh SOURCE_DIR X86_BUILD_DIR [SHARED_DIR]
 # A missing toolchain is a failure, not a skip: setup.sh installs it.
 set -uo pipefail
@@ -72,7 +72,7 @@ import json, sys
 label, a, b, tol = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 ra = [json.loads(l) for l in open(a) if l.strip()]
 rb = [json.loads(l) for l in open(b) if l.strip()]
-assert len(ra) == len(rb) and ra, f"{label}: {len(ra)} x86 results, {len(rb)} aarch64"
+assert len(ra) == len(rb) and ra, f"{label}: {len(ra)} x86 results, {len(rb)} ARM"
 worst = 0.0
 for x, y in zip(ra, rb):
     px = {t["index"]: t["probability"] for t in x["top"]}
@@ -81,7 +81,7 @@ for x, y in zip(ra, rb):
     assert px.keys() == py.keys(), f"{label}: classes differ for {what}"
     assert x["top"][0]["index"] == y["top"][0]["index"], f"{label}: top-1 differs for {what}"
     worst = max(worst, max(abs(px[i] - py[i]) for i in px))
-print(f"     {label}: {len(ra)} inputs, max |p_x86 - p_aarch64| = {worst:.3g} (tolerance {tol:g})")
+print(f"     {label}: {len(ra)} inputs, max |p_x86 - p_arm| = {worst:.3g} (tolerance {tol:g})")
 sys.exit(0 if worst <= tol else 1)
 PY
 }
@@ -118,8 +118,9 @@ command -v arm-linux-gnueabihf-gcc >/dev/null && command -v qemu-arm >/dev/null 
   die "arm-linux-gnueabihf-gcc or qemu-arm not found (setup.sh installs gcc-arm-linux-gnueabihf, qemu-user)"
 hf=${MORSEL_ARMHF_BUILD:-$src/build-armhf}
 if cmake -S "$src" -B "$hf" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/toolchains/arm-linux-gnueabihf.cmake" \
-     -DCMAKE_BUILD_TYPE=Release >"$hf/cross-configure.log" 2>&1 &&
-   cmake --build "$hf" -j2 --target test_kernels test_k_neon morsel_cli >"$hf/cross-build.log" 2>&1; then
+     -DCMAKE_BUILD_TYPE=Release -DMORSEL_EMBED_MODEL="$model" >"$hf/cross-configure.log" 2>&1 &&
+   cmake --build "$hf" -j2 --target test_kernels test_k_neon morsel_cli morsel_embedded \
+     >"$hf/cross-build.log" 2>&1; then
   runhf() { qemu-arm -L /usr/arm-linux-gnueabihf "$@"; }
   step "armhf test_kernels" quiet runhf "$hf/test/test_kernels"
   step "armhf test_k_neon" quiet runhf "$hf/test/test_k_neon"
@@ -150,6 +151,15 @@ PY
       echo "FAIL armhf morsel run ($isa)"; failed=$((failed + 1))
     fi
   done
+  # The model linked into an ARMv7 executable, on the camera check's first raw frame (no image
+  # libraries here: --rgb), against x86's answer for that frame.
+  head -c $((96 * 72 * 3)) "$tmp/frames.rgb" >"$tmp/frame1.rgb"
+  head -n 1 "$tmp/cam_x86.json" >"$tmp/cam1_x86.json"
+  if (cd "$tmp" && runhf "$hf/examples/embedded/morsel_embedded" --top 11 --rgb 96x72 frame1.rgb >"$tmp/embedded_hf.json"); then
+    step "armhf morsel_embedded (--rgb) answers like x86" compare "food11 armhf embedded" "$tmp/cam1_x86.json" "$tmp/embedded_hf.json"
+  else
+    echo "FAIL armhf morsel_embedded"; failed=$((failed + 1))
+  fi
 else
   tail -30 "$hf/cross-build.log" 2>/dev/null; echo "FAIL armhf minimal cross build"; failed=$((failed + 1))
 fi
