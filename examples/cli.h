@@ -14,6 +14,8 @@ morsel_model *cli_open_model(const char *path);
 
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
+/* Writes top[0..n) as a JSON array of {"index", "label", "probability"} objects. */
+void cli_json_top(FILE *f, const morsel_class *top, int n);
 
 #define BENCH_MAX_THREADS 256
 

@@ -20,13 +20,9 @@ static void print_json(const char *path, const morsel_class *top, int n, const m
 {
     printf("{\"image\": ");
     cli_json_string(stdout, path);
-    printf(", \"top\": [");
-    for (int i = 0; i < n; i++) {
-        printf("%s{\"index\": %d, \"label\": ", i ? ", " : "", top[i].index);
-        cli_json_string(stdout, top[i].label);
-        printf(", \"probability\": %.9g}", (double)top[i].probability);
-    }
-    printf("], \"timings_ms\": {\"decode\": %.3f, \"preprocess\": %.3f, \"inference\": %.3f, "
+    printf(", \"top\": ");
+    cli_json_top(stdout, top, n);
+    printf(", \"timings_ms\": {\"decode\": %.3f, \"preprocess\": %.3f, \"inference\": %.3f, "
            "\"total\": %.3f}}\n",
            t->decode_ms, t->preprocess_ms, t->inference_ms, t->total_ms);
 }

@@ -35,20 +35,6 @@ morsel_model *cli_open_model(const char *path)
     return m;
 }
 
-void cli_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -259,8 +245,15 @@ int main(int argc, char **argv)
         return cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "run"))
         return cmd_run(argc - 1, argv + 1);
-    if (!strcmp(cmd, "eval"))
+    if (!strcmp(cmd, "eval")) {
+#ifdef MORSEL_CLI_NO_IMAGES
+        fprintf(stderr, "morsel: eval is not in this build (MORSEL_WITH_IMAGES=OFF: no image "
+                        "decoding, no PNG heatmaps)\n");
+        return 2;
+#else
         return cli_eval(argc - 1, argv + 1);
+#endif
+    }
     if (!strcmp(cmd, "bench"))
         return cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "export"))

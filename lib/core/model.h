@@ -16,8 +16,11 @@
 
 #define MF_MAX_INPUTS 8
 #define MF_NO_TENSOR 0xFFFFFFFFu
-/* Hard ceiling on a context's activation arena + scratch whatever the caller allows: 4 GiB. */
-#define MF_MAX_ARENA_BYTES ((size_t)4 << 30)
+/* Hard ceiling on a context's activation arena + scratch whatever the caller allows: 4 GiB, or
+ * half the address space where size_t has 32 bits (there (size_t)4 << 30 wraps to 0, which
+ * refused every model on armhf). */
+#define MF_MAX_ARENA_BYTES                                                                      \
+    (SIZE_MAX / 2 < ((uint64_t)4 << 30) ? (size_t)(SIZE_MAX / 2) : (size_t)((uint64_t)4 << 30))
 
 enum mf_op_type {
     MF_OP_CONV2D = 1,
