@@ -604,6 +604,16 @@ def test_config():
         (["--model", MODEL], {"MORSEL_TIMEOUT": "soon"}, "MORSEL_TIMEOUT=soon"),
         ([], {}, "no model"),
         (["--model", MODEL, "--port"], {}, "flag without value"),
+        # trailing garbage, blanks, signs, empties and range, for integer and 64-bit options
+        (["--model", MODEL, "--threads", "2x"], {}, "--threads 2x"),
+        (["--model", MODEL, "--threads", ""], {}, "--threads ''"),
+        (["--model", MODEL, "--port", "70000"], {}, "--port 70000"),
+        (["--model", MODEL, "--top-k", "1e3"], {}, "--top-k 1e3"),
+        (["--model", MODEL, "--max-body", " 5"], {}, "--max-body ' 5'"),
+        (["--model", MODEL, "--max-body", "\t5"], {}, "--max-body '\\t5'"),
+        (["--model", MODEL, "--max-pixels", "0"], {}, "--max-pixels 0"),
+        (["--model", MODEL, "--max-memory", "9" * 30], {}, "--max-memory overflow"),
+        (["--model", MODEL], {"MORSEL_WORKERS": "2 "}, "MORSEL_WORKERS='2 '"),
     ]:
         r = run_exit(args, env)
         check(r.returncode == 2 and "morsel-serve:" in r.stderr,

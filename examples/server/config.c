@@ -1,5 +1,6 @@
 /* Flags and MORSEL_* environment variables. Every option has both spellings so a Kubernetes
  * manifest can set either; a flag wins over the environment. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,8 +75,9 @@ static int set_value(srv_config *cfg, const option_def *o, const char *v, const 
     char *end = NULL;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || *v == '-' || *v == '+' || *v == ' ') {
-        fprintf(stderr, "morsel-serve: %s: '%s' is not a non-negative integer\n", source, v);
+    if (errno || end == v || *end || !isdigit((unsigned char)*v)) { /* strtoull takes " -1" */
+        fprintf(stderr, "morsel-serve: %s: '%s' is %s\n", source, v,
+                errno == ERANGE ? "out of range" : "not a non-negative integer");
         return 2;
     }
     if (o->kind == K_U64) {
