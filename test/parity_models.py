@@ -501,21 +501,29 @@ def keras_float64(model, k):
     return m
 
 
-def arbitrate(ref_model, k, xs, morsel_logits, keras_logits, tol):
-    """When Morsel's logits are further than `tol` from Keras's, which one is off? Keras itself
+def arbitrate(ref_model, k, xs, morsel_logits, keras_logits, tol, morsel_probs=None,
+              keras_probs=None):
+    """When Morsel's outputs are further than `tol` from Keras's, which one is off? Keras itself
     in float64 on the source weights decides (a float64 run of the exported file could not: an
     exporter translation error would be in it too). Returns (Morsel vs Keras-f64, Keras-f32 vs
-    Keras-f64, inputs, error): the largest relative logit errors over all inputs; the row passes
-    only when Morsel is within `tol` and no further than Keras-f32 is."""
+    Keras-f64, inputs, error, Morsel probabilities vs Keras-f64, Keras-f32 probabilities vs
+    Keras-f64): the largest relative logit errors and the largest |Δp| over all inputs (the
+    probability pair is (0, 0) when no probabilities are given). arbitrated_ok and
+    arbitrated_probs_ok judge them."""
     try:
         m64 = keras_float64(ref_model, k)
-        _, ref = keras_outputs(m64, k, np.asarray(xs, np.float64))
+        ref_p, ref = keras_outputs(m64, k, np.asarray(xs, np.float64))
     except Exception as e:  # no float64 twin: the row cannot be arbitrated and fails
         return math.inf, 0.0, len(xs), f"no float64 Keras twin: {type(e).__name__}: " \
-            f"{str(e).strip().splitlines()[0][:200]}"
+            f"{str(e).strip().splitlines()[0][:200]}", math.inf, 0.0
     rm = float(per_input_rel(morsel_logits, ref).max())
     rk = float(per_input_rel(keras_logits, ref).max())
-    return rm, rk, len(xs), None
+    pm = pk = 0.0
+    if morsel_probs is not None:
+        flat = np.asarray(ref_p, np.float64).reshape(len(xs), -1)
+        pm = float(np.abs(np.asarray(morsel_probs, np.float64).reshape(len(xs), -1) - flat).max())
+        pk = float(np.abs(np.asarray(keras_probs, np.float64).reshape(len(xs), -1) - flat).max())
+    return rm, rk, len(xs), None, pm, pk
 
 
 # How far a float32 engine may be from the exact (float64) logits, as a multiple of Keras's own
@@ -529,9 +537,20 @@ F32_SPREAD = 4.0
 
 
 def arbitrated_ok(f64, tol):
-    """Morsel within `tol` of Keras-f64, or within F32_SPREAD times Keras-f32's own distance."""
+    """Morsel's logits within `tol` of Keras-f64, or within F32_SPREAD times Keras-f32's own
+    distance."""
     return (f64 is not None and f64[3] is None
             and f64[0] <= max(tol, F32_SPREAD * f64[1]))
+
+
+def arbitrated_probs_ok(f64, tol):
+    """The same rule for the probabilities (max |Δp| against Keras-f64): a sigmoid or softmax of
+    logits that are a few 1e-5 off in every float32 engine moves by up to |logit| x rel / 4, so
+    with logits of magnitude 6 a float32 engine is 1e-5 from another on its own (VGG16, 64 px:
+    Keras-f32 is 5.7e-6 from float64, Morsel 8e-6 with the scalar kernels, 1.4e-5 from Keras-f32).
+    An arbitration that had no probabilities to judge (pm = inf) fails."""
+    return (f64 is not None and f64[3] is None and len(f64) > 5
+            and f64[4] <= max(tol, F32_SPREAD * f64[5]))
 
 
 # ---- TF.js layers format ----------------------------------------------------------------------
