@@ -27,6 +27,8 @@ static const option_def OPTS[] = {
     {"queue", "MORSEL_QUEUE", "Q", "requests waiting for a worker before 503 (default 4*W)", K_INT, 1, 1 << 20, OFF(queue)},
     {"max-body", "MORSEL_MAX_BODY", "BYTES", "largest request body, else 413 (default 16 MiB)", K_U64, 1, 0, OFF(max_body)},
     {"max-pixels", "MORSEL_MAX_PIXELS", "N", "largest image width*height, else 422 (default 40 Mi)", K_U64, 1, 0, OFF(max_pixels)},
+    {"max-decode-memory", "MORSEL_MAX_DECODE_MEMORY", "BYTES", "memory one image decode may hold, else 422 (default 512 MiB; W workers decode at once)", K_U64, 1, 0, OFF(max_decode_memory)},
+    {"max-decode-work", "MORSEL_MAX_DECODE_WORK", "N", "JPEG decoding work in pixel-scans (width*height*scans), else 422 (default 2 Gi)", K_U64, 1, 0, OFF(max_decode_work)},
     {"max-work", "MORSEL_MAX_WORK", "OPS", "refuse a model needing more operations per inference (default 1e11)", K_U64, 1, 0, OFF(max_work)},
     {"max-memory", "MORSEL_MAX_MEMORY", "BYTES", "refuse a model needing more activation+scratch per worker (default 1 GiB)", K_U64, 1, 0, OFF(max_memory)},
     {"timeout", "MORSEL_TIMEOUT", "SEC", "idle connection timeout; also the whole body's deadline (default 10)", K_INT, 1, 3600, OFF(timeout_s)},
