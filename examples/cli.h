@@ -12,6 +12,11 @@ const char *cli_default_model(void);
 /* Opens a model or prints why not (returns NULL). */
 morsel_model *cli_open_model(const char *path);
 
+/* An integer option's value: the whole of s must be a decimal integer in [lo, hi] ("2x", "",
+ * " 2" and "2.0" are errors, never 2 or 0). Returns 0, or -1 after printing
+ * "morsel CMD: FLAG wants an integer from LO to HI, not 'S'". */
+int cli_parse_int(const char *cmd, const char *flag, const char *s, int lo, int hi, int *out);
+
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 /* Writes top[0..n) as a JSON array of {"index", "label", "probability"} objects. */

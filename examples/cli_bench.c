@@ -46,20 +46,6 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The whole argument must be a decimal integer in [lo, hi]: "2x" or "" is an error, not 2 or 0. */
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "morsel bench: %s wants an integer from %d to %d, not '%s'\n", flag, lo,
-                hi, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, bench_opts *o)
 {
     *o = (bench_opts){.model = cli_default_model(), .runs = 50, .warmup = 5, .threads = 1,
@@ -81,13 +67,13 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         else if (!strcmp(a, "--isa"))
             o->isa = v;
         else if (!strcmp(a, "--runs"))
-            bad = parse_int(a, v, 1, 1000000, &o->runs);
+            bad = cli_parse_int("bench", a, v, 1, 1000000, &o->runs);
         else if (!strcmp(a, "--warmup"))
-            bad = parse_int(a, v, 0, 1000000, &o->warmup);
+            bad = cli_parse_int("bench", a, v, 0, 1000000, &o->warmup);
         else if (!strcmp(a, "--threads"))
-            bad = parse_int(a, v, 1, BENCH_MAX_THREADS, &o->threads);
+            bad = cli_parse_int("bench", a, v, 1, BENCH_MAX_THREADS, &o->threads);
         else if (!strcmp(a, "--batch"))
-            bad = parse_int(a, v, 1, 1024, &o->batch);
+            bad = cli_parse_int("bench", a, v, 1, 1024, &o->batch);
         else
             bad = 1;
         if (bad) {

@@ -49,10 +49,13 @@ int cli_classify(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc)
             model_path = argv[++i];
-        else if (!strcmp(argv[i], "--top") && i + 1 < argc)
-            k = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
+            if (cli_parse_int("classify", "--top", argv[++i], 1, MAX_TOP, &k))
+                return 2;
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (cli_parse_int("classify", "--threads", argv[++i], 1, BENCH_MAX_THREADS, &threads))
+                return 2;
+        }
         else if (!strcmp(argv[i], "--resize") && i + 1 < argc)
             resize = argv[++i];
         else if (!strcmp(argv[i], "--crop") && i + 1 < argc)

@@ -104,10 +104,13 @@ int cli_eval(int argc, char **argv)
             model_path = argv[++i];
         else if (!strcmp(argv[i], "--heatmap") && i + 1 < argc)
             heatmap = argv[++i];
-        else if (!strcmp(argv[i], "--top") && i + 1 < argc)
-            k = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
+            if (cli_parse_int("eval", "--top", argv[++i], 1, MAX_TOP, &k))
+                return 2;
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (cli_parse_int("eval", "--threads", argv[++i], 1, BENCH_MAX_THREADS, &threads))
+                return 2;
+        }
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else if (!strcmp(argv[i], "--csv"))

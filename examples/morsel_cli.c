@@ -1,5 +1,6 @@
 /* morsel: classify images with a .morsel model, inspect and verify model files, export Keras
  * models (through the Python exporter), and time inference. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,22 @@ morsel_model *cli_open_model(const char *path)
         return NULL;
     }
     return m;
+}
+
+int cli_parse_int(const char *cmd, const char *flag, const char *s, int lo, int hi, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))
+                 ? strtol(s, &end, 10)
+                 : 0;
+    if (!end || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "morsel %s: %s wants an integer from %d to %d, not '%s'\n", cmd, flag, lo,
+                hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }
 
 static void usage(FILE *f)
@@ -208,8 +225,11 @@ static int take_budgets(int *argc, char **argv)
             continue;
         }
         char *end = NULL;
-        double v = val ? strtod(val, &end) : 0.0;
-        if (!val || end == val || *end || !(v > 0) || v > 1e12) {
+        /* strtod alone would take " 5" and "0x10"; nan and inf fail the range test */
+        int plain = val && (isdigit((unsigned char)val[0]) || val[0] == '.') &&
+                    !strpbrk(val, "xX");
+        double v = plain ? strtod(val, &end) : 0.0;
+        if (!plain || end == val || *end || !(v > 0) || v > 1e12) {
             fprintf(stderr, "morsel: %s needs a positive number, got '%s'\n", names[which],
                     val ? val : "");
             return -1;

@@ -294,6 +294,17 @@ typedef struct morsel_decode_options {
      * decode+resize on photos, but NOT the pixels of the plain Pillow pipeline, so probabilities
      * move (up to 2e-3 on the shipped model; it equals draft() + the same resize in Pillow). */
     int jpeg_fast_scale;
+    /* Budgets against hostile images, both MORSEL_ERR_LIMIT when exceeded (0: the default).
+     * max_decode_work: JPEG entropy-decoding work in pixel-scans, the stored width*height times
+     * the scans read so far -- a progressive JPEG makes one pass over the whole image per scan
+     * (encoders write about 10; a crafted file can hold thousands). Default 2 Gi: 32 scans of a
+     * 64 Mpx image, 200 of a 10 Mpx photo. Checked as each scan starts, so decoding stops
+     * there. (A JPEG with more than 1000 scans is refused whatever the budget.)
+     * max_decode_memory: bytes one decode may hold: the decoded RGB, the codec's whole-image
+     * buffers (a progressive JPEG's coefficients, an interlaced PNG's raw rows) and its row
+     * buffers. Default 512 MiB. Set it to (memory limit) / (decoding workers) in a server. */
+    uint64_t max_decode_work;
+    uint64_t max_decode_memory;
 } morsel_decode_options;
 #define MORSEL_DECODE_OPTIONS_INIT MORSEL_STRUCT_INIT_(morsel_decode_options)
 

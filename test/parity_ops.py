@@ -11,6 +11,14 @@ GlobalMaxPooling2D and DepthwiseConv2D with depth_multiplier > 1. The first conv
 kernel is scaled so its outputs span about ±6: every piece of the piecewise activations
 (both clip ends of hard_sigmoid, the negative side of leaky_relu) is reached.
 
+Fused activations, once: every op that carries an activation (Conv2D, DepthwiseConv2D, Dense,
+Add, Multiply, BatchNormalization, AveragePooling2D, Reshape) with a non-idempotent one (sigmoid,
+leaky_relu: applied twice, either shows), and each file run with every kernel set this CPU has
+(MORSEL_ISA = scalar, avx2, avx512, neon) against the exported file evaluated in float64
+(npref.run) at 1e-5: lib/ops/common.c splits an activation between what a SIMD kernel fuses
+(kact) and a tail (tact), and a kernel set that fused and also ran the tail, or neither, fails
+here. A kernel set the CPU lacks must be refused by the library, not skipped quietly.
+
     python test/parity_ops.py        (needs MORSEL_BIN / MORSEL_LIB, keras, tf_keras)
 """
 
@@ -60,6 +68,44 @@ def global_max(k, x):
     return k.layers.GlobalMaxPooling2D(name="op")(x)
 
 
+def conv(k, x, n=6):
+    return k.layers.Conv2D(n, 3, padding="same")(x)
+
+
+def dense_act(act):
+    return lambda k, x: k.layers.Dense(7, activation=act, name="op")(k.layers.Flatten()(x))
+
+
+def depthwise_act(act):
+    return lambda k, x: k.layers.DepthwiseConv2D(3, activation=act, name="op")(conv(k, x))
+
+
+def then_act(op, act):
+    """An op without an activation argument, then an Activation layer (the exporter fuses it
+    into the op when it can: the point of the test either way)."""
+    return lambda k, x: k.layers.Activation(act, name="act")(op(k, x))
+
+
+def add(k, x):
+    return k.layers.Add(name="op")([conv(k, x), conv(k, x)])
+
+
+def multiply(k, x):
+    return k.layers.Multiply(name="op")([conv(k, x), conv(k, x)])
+
+
+def batchnorm(k, x):
+    return k.layers.BatchNormalization(name="op")(conv(k, x))
+
+
+def avgpool(k, x):
+    return k.layers.AveragePooling2D(2, name="op")(conv(k, x))
+
+
+def reshape(k, x):
+    return k.layers.Reshape((6, 24, 6), name="op")(conv(k, x))
+
+
 # (title, body, Kerases that spell it: "k3" .keras and "k2" tf_keras .h5)
 OPS = [
     ("gelu", conv_act("gelu"), ("k3", "k2")),
@@ -72,7 +118,72 @@ OPS = [
     ("dilated DepthwiseConv2D", dilated_depthwise, ("k3", "k2")),
     ("GlobalMaxPooling2D", global_max, ("k3", "k2")),
     ("depth_multiplier 3", depth_multiplier, ("k3", "k2")),
+    # fused activations, once
+    ("Conv2D sigmoid", conv_act("sigmoid"), ("k3",)),
+    ("Dense sigmoid", dense_act("sigmoid"), ("k3",)),
+    ("Dense leaky_relu", dense_act("leaky_relu"), ("k3",)),
+    ("DepthwiseConv2D sigmoid", depthwise_act("sigmoid"), ("k3",)),
+    ("DepthwiseConv2D leaky_relu", depthwise_act("leaky_relu"), ("k3",)),
+    ("Add + sigmoid", then_act(add, "sigmoid"), ("k3",)),
+    ("Add + leaky_relu", then_act(add, "leaky_relu"), ("k3",)),
+    ("Multiply + sigmoid", then_act(multiply, "sigmoid"), ("k3",)),
+    ("Multiply + leaky_relu", then_act(multiply, "leaky_relu"), ("k3",)),
+    ("BatchNorm + leaky_relu", then_act(batchnorm, "leaky_relu"), ("k3",)),
+    ("AveragePooling2D + sigmoid", then_act(avgpool, "sigmoid"), ("k3",)),
+    ("AveragePooling2D + leaky_relu", then_act(avgpool, "leaky_relu"), ("k3",)),
+    ("Reshape + sigmoid", then_act(reshape, "sigmoid"), ("k3",)),
+    ("Reshape + leaky_relu", then_act(reshape, "leaky_relu"), ("k3",)),
 ]
+
+ISAS = ("scalar", "avx2", "avx512", "neon")
+
+
+def cpu_isas():
+    """The kernel sets this CPU can run, from /proc/cpuinfo (scalar always)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(" ".join(line.split(":", 1)[1] for line in f
+                                 if line.split(":")[0].strip() in ("flags", "Features")).split())
+    except OSError:
+        flags = set()
+    have = {"scalar"}
+    if {"avx2", "fma"} <= flags:
+        have.add("avx2")
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        have.add("avx512")
+    if "asimd" in flags or "neon" in flags:
+        have.add("neon")
+    return have
+
+
+def per_isa(engine, out, parsed, xs, what, have):
+    """The file under every kernel set against itself in float64; a set this CPU lacks must be
+    refused. Returns the table cells."""
+    ref_l = np.stack([npref.run(parsed, x, "logits").reshape(-1) for x in xs])
+    ref_p = np.stack([npref.run(parsed, x).reshape(-1) for x in xs])
+    cells = []
+    old = os.environ.get("MORSEL_ISA")
+    for isa in ISAS:
+        os.environ["MORSEL_ISA"] = isa
+        try:
+            mp, ml = engine.run(out, xs, ref_p.shape[1], True)
+        except RuntimeError as e:
+            refused = "not available on this CPU or build" in str(e)
+            check(isa not in have and refused, f"{what}: {isa} kernels refused here",
+                  f"{e} (cpuinfo says {'yes' if isa in have else 'no'})")
+            cells.append(f"{isa} -")
+            continue
+        finally:
+            if old is None:
+                os.environ.pop("MORSEL_ISA", None)
+            else:
+                os.environ["MORSEL_ISA"] = old
+        rel = float((np.abs(ml - ref_l).max(1) / np.abs(ref_l).max(1)).max())
+        dp = float(np.abs(mp - ref_p).max())
+        check(rel <= TOL and dp <= TOL, f"{what}: {isa} kernels vs the file in float64",
+              f"logit rel {rel:.1e}, max|Δp| {dp:.1e}")
+        cells.append(f"{isa} {max(rel, dp):.0e}")
+    return " ".join(cells)
 
 
 def build(k, body, rng):
@@ -109,8 +220,10 @@ def main():
     rng = np.random.default_rng(4242)
     xs = rng.uniform(-2, 2, (N_INPUTS,) + SHAPE).astype(np.float32)
     tmp = tempfile.mkdtemp(prefix="morsel_parity_ops_")
-    print(f"{'op':<26} {'Keras':<9} {'max|Δp|':>9} {'logit rel':>9} {'top-1':>6}  "
-          f"{'top-1s':>6} verdict")
+    have = cpu_isas()
+    print(f"kernel sets on this CPU: {', '.join(i for i in ISAS if i in have)}")
+    print(f"{'op':<30} {'Keras':<9} {'max|Δp|':>9} {'logit rel':>9} {'top-1':>6}  "
+          f"{'top-1s':>6} verdict  per kernel set vs the file in float64")
     for title, body, which in OPS:
         for key in which:
             k, ext = kerases[key]
@@ -132,9 +245,10 @@ def main():
                 for i in range(N_INPUTS):
                     a.add(mp[i], ml[i] if has_logits else None, rp[i], rl[i])
                 ok = a.ok(TOL) and has_logits
-                print(f"{title:<26} {k.__name__:<9} {a.dprob:9.1e} {a.rel:9.1e} "
-                      f"{a.top1:>3}/{a.n:<2}  {a.spread[0]:>6} {'ok' if ok else 'FAIL'}",
-                      flush=True)
+                isas = per_isa(engine, out, parsed, xs, what, have) if has_logits else "-"
+                print(f"{title:<30} {k.__name__:<9} {a.dprob:9.1e} {a.rel:9.1e} "
+                      f"{a.top1:>3}/{a.n:<2}  {a.spread[0]:>6} {'ok' if ok else 'FAIL':<7}  "
+                      f"{isas}", flush=True)
                 check(ok, what, "; ".join(a.problems() + ([] if has_logits else ["no logits"])))
             except Exception as e:
                 check(False, what, f"{type(e).__name__}: {str(e).strip()[:400]}")

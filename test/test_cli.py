@@ -136,7 +136,7 @@ refuses("a directory given as an image is refused", ("classify", "--model", FOOD
         "is a directory")
 refuses("an unknown command is refused", ("frobnicate",), "unknown command")
 refuses("a bad --top is refused", ("classify", "--model", FOOD11, "--top", "0", NOODLES),
-        "usage")
+        "--top wants an integer from 1 to 1000, not '0'")
 
 # bench: its figures agree with each other and with the model
 def bench_json(*extra):
@@ -310,11 +310,27 @@ def check_bad_option_values():
             "unknown preprocessing preset 'bogus'")
     refuses("--crop with an unknown mode", base + ("--crop", "diag", NOODLES),
             "expected none or center")
-    for v in ("0", "-3", "abc", ""):
-        refuses(f"classify --threads {v!r}", base + ("--threads", v, NOODLES), "usage")
+    # every integer option: trailing garbage, empty, blank, fractional, out of range, overflow
+    bad_ints = ("0", "-3", "abc", "", "2x", " 2", "2.0", "+2", "0x2", "99999999999")
+    for cmd in ("classify", "eval", "bench"):
+        for v in bad_ints:
+            rest = (NOODLES,) if cmd == "classify" else (SHARED,) if cmd == "eval" else ()
+            refuses(f"{cmd} --threads {v!r}", (cmd, "--model", FOOD11, "--threads", v) + rest,
+                    f"morsel {cmd}: --threads wants an integer from 1 to 256, not '{v}'")
+    for cmd, rest in (("classify", (NOODLES,)), ("eval", (SHARED,))):
+        for v in ("0", "3x", "", "1001", "1e2"):
+            refuses(f"{cmd} --top {v!r}", (cmd, "--model", FOOD11, "--top", v) + rest,
+                    f"morsel {cmd}: --top wants an integer from 1 to 1000, not '{v}'")
+    refuses("classify --threads 257", base + ("--threads", "257", NOODLES), "from 1 to 256")
+    p = morsel(*base, "--threads", "2", "--top", "3", NOODLES)
+    check(p.returncode == 0 and len(p.stdout.strip().splitlines()) >= 3,
+          "classify --threads 2 --top 3 (plain values) still runs", p.stderr)
+    # the global float budgets
+    for flag in ("--max-work", "--max-memory"):
+        for v in ("5x", "", " 5", "0x10", "nan", "inf", "-1", "0", "1e13"):
+            refuses(f"{flag} {v!r}", (flag, v, "info", FOOD11),
+                    f"morsel: {flag} needs a positive number, got '{v}'")
     refuses("--resize without its value", base + ("--resize",), "usage")
-    refuses("bench --threads 0", ("bench", "--model", FOOD11, "--threads", "0"), "wants an integer from 1 to 256")
-    refuses("eval --threads 0", ("eval", "--model", FOOD11, "--threads", "0", SHARED), "usage")
 
 
 with tempfile.TemporaryDirectory() as tmp:

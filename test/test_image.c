@@ -2,6 +2,8 @@
  * preprocessing. Fixtures and Pillow's reference pixels come from gen_image_fixtures.py.
  *
  * usage: test_image FIXTURE_DIR      (FIXTURE_DIR/manifest.txt lists the cases)
+ *        test_image FIXTURE_DIR TEXT  only the cases whose name contains TEXT (valgrind runs a
+ *                                     few this way: all 600 take it over 8 minutes)
  *        test_image --bench RUNS FILE...  (timings for test/bench/image_bench.py)
  * Prints one line per case and finishes with "N passed, M failed"; exits non-zero on failure.
  */
@@ -314,7 +316,7 @@ static void api_limits(tally *t, const char *dir, const char *file, int w, int h
     morsel_error err;
     int ow, oh;
     char what[256];
-    morsel_decode_options lim = {sizeof lim, 0, (uint64_t)w * h - 1, 0, 0};
+    morsel_decode_options lim = {.struct_size = sizeof lim, .max_pixels = (uint64_t)w * h - 1};
     snprintf(what, sizeof what, "limits %s max_pixels=w*h-1", file);
     check_status(t, what, mi_decode(data, size, &lim, 0, 0, &buf, &ow, &oh, &err), MORSEL_ERR_LIMIT,
                  &err);
@@ -466,7 +468,8 @@ static void run_decodeopt(tally *t, const char *dir, mi_buffer *buf, const char 
         return;
     }
     uint8_t *exact = exact_copy(data, size);
-    morsel_decode_options opt = {sizeof opt, 0, 0, exif, fast};
+    morsel_decode_options opt = {.struct_size = sizeof opt, .exif_orientation = exif,
+                                 .jpeg_fast_scale = fast};
     morsel_error err = {MORSEL_OK, ""};
     int ow = 0, oh = 0;
     morsel_status st = mi_decode(exact, size, &opt, tw, th, buf, &ow, &oh, &err);
@@ -550,7 +553,7 @@ static void exif_jpeg_fuzz(tally *t, const char *dir, const char *file, int w, i
         return;
     }
     mi_buffer buf = {NULL, 0};
-    morsel_decode_options opt = {sizeof opt, 0, 0, 1, 0};
+    morsel_decode_options opt = {.struct_size = sizeof opt, .exif_orientation = 1};
     uint32_t seed = 12345;
     int ok = 0, failed = 0, wrong = 0;
     for (int i = 0; i < 400; i++) {
@@ -607,7 +610,7 @@ static void run_bench(tally *t, const char *dir, const char *name, const char *f
     morsel_preprocess pp = plain_pp(MORSEL_RESIZE_BILINEAR, 0);
     morsel_error err = {MORSEL_OK, ""};
     for (int fast = 0; fast < 2 && okay; fast++) {
-        morsel_decode_options opt = {sizeof opt, 0, 0, 0, fast};
+        morsel_decode_options opt = {.struct_size = sizeof opt, .jpeg_fast_scale = fast};
         for (int r = 0; r < runs && okay; r++) {
             mi_buffer buf = {NULL, 0}; /* a fresh buffer each run: allocation is part of it */
             float *scratch = NULL;
@@ -657,13 +660,13 @@ static void api_decode_options(tally *t, const char *dir)
     mi_buffer buf = {NULL, 0};
     morsel_error err;
     int w = 0, h = 0;
-    morsel_decode_options opt = {sizeof opt, 0, 0, 2, 0};
+    morsel_decode_options opt = {.struct_size = sizeof opt, .exif_orientation = 2};
     check_status(t, "decode options exif_orientation=2", mi_decode(data, size, &opt, 0, 0, &buf,
                  &w, &h, &err), MORSEL_ERR_ARGUMENT, &err);
-    opt = (morsel_decode_options){sizeof opt, 0, 0, 0, -1};
+    opt = (morsel_decode_options){.struct_size = sizeof opt, .jpeg_fast_scale = -1};
     check_status(t, "decode options jpeg_fast_scale=-1", mi_decode(data, size, &opt, 0, 0, &buf,
                  &w, &h, &err), MORSEL_ERR_ARGUMENT, &err);
-    opt = (morsel_decode_options){sizeof opt, 0, 0, 0, 1};
+    opt = (morsel_decode_options){.struct_size = sizeof opt, .jpeg_fast_scale = 1};
     check_status(t, "decode target -1 x 5", mi_decode(data, size, &opt, -1, 5, &buf, &w, &h,
                  &err), MORSEL_ERR_ARGUMENT, &err);
     /* fast mode without a target: full size */
@@ -671,18 +674,19 @@ static void api_decode_options(tally *t, const char *dir)
     report(t, st == MORSEL_OK && w == 640 && h == 481,
            "jpeg_fast_scale with target 0x0 decodes at full size (%dx%d)", w, h);
     /* the pixel limit is on the stored size, also when decoding at 1/8 */
-    opt = (morsel_decode_options){sizeof opt, 0, (uint64_t)640 * 481 - 1, 0, 1};
+    opt = (morsel_decode_options){.struct_size = sizeof opt,
+                                  .max_pixels = (uint64_t)640 * 481 - 1, .jpeg_fast_scale = 1};
     check_status(t, "fast 1/8 decode, max_pixels = stored w*h-1", mi_decode(data, size, &opt, 32,
                  32, &buf, &w, &h, &err), MORSEL_ERR_LIMIT, &err);
     /* public API */
     uint8_t *rgb = NULL;
-    opt = (morsel_decode_options){sizeof opt, 0, 0, 0, 1};
+    opt = (morsel_decode_options){.struct_size = sizeof opt, .jpeg_fast_scale = 1};
     st = morsel_decode_image(data, size, &opt, 64, 64, &rgb, &w, &h, &err);
     report(t, st == MORSEL_OK && rgb && w == 160 && h == 121,
            "morsel_decode_image fast, target 64x64: %dx%d (1/4 scale, want 160x121)", w, h);
     free(rgb);
     rgb = NULL;
-    opt = (morsel_decode_options){sizeof opt, 0, 0, 0, 0};
+    opt = (morsel_decode_options){.struct_size = sizeof opt};
     st = morsel_decode_image(data, size, &opt, 64, 64, &rgb, &w, &h, &err);
     report(t, st == MORSEL_OK && rgb && w == 640 && h == 481,
            "morsel_decode_image plain, target 64x64: %dx%d (no scaling)", w, h);
@@ -803,11 +807,11 @@ int main(int argc, char **argv)
 {
     if (argc >= 4 && !strcmp(argv[1], "--bench"))
         return bench_main(atoi(argv[2]), argc - 3, argv + 3);
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s FIXTURE_DIR [NAME_CONTAINS]\n", argv[0]);
         return 2;
     }
-    const char *dir = argv[1];
+    const char *dir = argv[1], *only = argc == 3 ? argv[2] : NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.txt", dir);
     FILE *mf = fopen(path, "r");
@@ -823,6 +827,8 @@ int main(int argc, char **argv)
         char kind[32], name[512], a[512], b[512], c[512];
         int w, h, crop, dw, dh, exif, fast;
         if (sscanf(line, "%31s", kind) != 1)
+            continue;
+        if (only && (sscanf(line, "%*s %511s", name) != 1 || !strstr(name, only)))
             continue;
         if (!strcmp(kind, "decode") &&
             sscanf(line, "%*s %511s %511s %d %d %511s", name, a, &w, &h, b) == 5) {
@@ -863,6 +869,11 @@ int main(int argc, char **argv)
                100.0 * frac, t.resize_values);
     }
 
+    if (only) { /* a selection: it must have matched something */
+        report(&t, t.passed + t.failed > 0, "cases matching '%s': %d", only, t.passed + t.failed);
+        printf("%d passed, %d failed\n", t.passed, t.failed);
+        return t.failed ? 1 : 0;
+    }
     api_limits(&t, dir, "dec_png_rgb8_640x481.png", 640, 481);
     api_limits(&t, dir, "dec_jpg_420_640x481.jpg", 640, 481);
     api_limits(&t, dir, "dec_png_i_rgba8_640x481.png", 640, 481);

@@ -648,6 +648,18 @@ def test_config():
         (["--model", MODEL], {"MORSEL_TIMEOUT": "soon"}, "MORSEL_TIMEOUT=soon"),
         ([], {}, "no model"),
         (["--model", MODEL, "--port"], {}, "flag without value"),
+        # trailing garbage, blanks, signs, empties and range, for integer and 64-bit options
+        (["--model", MODEL, "--threads", "2x"], {}, "--threads 2x"),
+        (["--model", MODEL, "--threads", ""], {}, "--threads ''"),
+        (["--model", MODEL, "--port", "70000"], {}, "--port 70000"),
+        (["--model", MODEL, "--top-k", "1e3"], {}, "--top-k 1e3"),
+        (["--model", MODEL, "--max-body", " 5"], {}, "--max-body ' 5'"),
+        (["--model", MODEL, "--max-body", "\t5"], {}, "--max-body '\\t5'"),
+        (["--model", MODEL, "--max-pixels", "0"], {}, "--max-pixels 0"),
+        (["--model", MODEL, "--max-decode-memory", "0"], {}, "--max-decode-memory 0"),
+        (["--model", MODEL, "--max-decode-work", "1k"], {}, "--max-decode-work 1k"),
+        (["--model", MODEL, "--max-memory", "9" * 30], {}, "--max-memory overflow"),
+        (["--model", MODEL], {"MORSEL_WORKERS": "2 "}, "MORSEL_WORKERS='2 '"),
     ]:
         r = run_exit(args, env)
         check(r.returncode == 2 and "morsel-serve:" in r.stderr,
@@ -665,6 +677,15 @@ def test_config():
               f"MORSEL_* variables configure workers, queue, name, top-k, test image: {s.line}")
     with Server("--queue", "5", "--model-name", "flagname", env=env) as s:
         check("queue 5" in s.line and "model flagname" in s.line, "flags win over variables")
+    # the decode budgets reach the workers' contexts: a photo over them is a 422 with the figures
+    with Server("--max-decode-memory", "100000") as s:
+        st, h, j = s.json("POST", "/v1/classify", read(NOODLES), {"Content-Type": "image/jpeg"})
+        check(st == 422 and "decode memory limit of 100000 bytes" in j.get("error", ""),
+              f"--max-decode-memory 100000: a photo is refused with 422: {st} {j}")
+    with Server(env={"MORSEL_MAX_DECODE_WORK": "1000"}) as s:
+        st, h, j = s.json("POST", "/v1/classify", read(NOODLES), {"Content-Type": "image/jpeg"})
+        check(st == 422 and "work limit of 1000 pixel-scans" in j.get("error", ""),
+              f"MORSEL_MAX_DECODE_WORK=1000: a photo is refused with 422: {st} {j}")
 
     ncpu = len(os.sched_getaffinity(0))
     if ncpu >= 2:

@@ -1,5 +1,6 @@
 /* Flags and MORSEL_* environment variables. Every option has both spellings so a Kubernetes
  * manifest can set either; a flag wins over the environment. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@ static const option_def OPTS[] = {
     {"max-body", "MORSEL_MAX_BODY", "BYTES", "largest request body, else 413 (default 16 MiB)", K_U64, 1, 0, OFF(max_body)},
     {"max-body-total", "MORSEL_MAX_BODY_TOTAL", "BYTES", "request bodies held at once (received or queued), else 503 (default 128 MiB)", K_U64, 1, 0, OFF(max_body_total)},
     {"max-pixels", "MORSEL_MAX_PIXELS", "N", "largest image width*height, else 422 (default 40 Mi)", K_U64, 1, 0, OFF(max_pixels)},
+    {"max-decode-memory", "MORSEL_MAX_DECODE_MEMORY", "BYTES", "memory one image decode may hold, else 422 (default 512 MiB; W workers decode at once)", K_U64, 1, 0, OFF(max_decode_memory)},
+    {"max-decode-work", "MORSEL_MAX_DECODE_WORK", "N", "JPEG decoding work in pixel-scans (width*height*scans), else 422 (default 2 Gi)", K_U64, 1, 0, OFF(max_decode_work)},
     {"max-work", "MORSEL_MAX_WORK", "OPS", "refuse a model needing more operations per inference (default 1e11)", K_U64, 1, 0, OFF(max_work)},
     {"max-memory", "MORSEL_MAX_MEMORY", "BYTES", "refuse a model needing more activation+scratch per worker (default 1 GiB)", K_U64, 1, 0, OFF(max_memory)},
     {"timeout", "MORSEL_TIMEOUT", "SEC", "idle connection timeout; also the whole body's deadline (default 10)", K_INT, 1, 3600, OFF(timeout_s)},
@@ -75,8 +78,9 @@ static int set_value(srv_config *cfg, const option_def *o, const char *v, const 
     char *end = NULL;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || *v == '-' || *v == '+' || *v == ' ') {
-        fprintf(stderr, "morsel-serve: %s: '%s' is not a non-negative integer\n", source, v);
+    if (errno || end == v || *end || !isdigit((unsigned char)*v)) { /* strtoull takes " -1" */
+        fprintf(stderr, "morsel-serve: %s: '%s' is %s\n", source, v,
+                errno == ERANGE ? "out of range" : "not a non-negative integer");
         return 2;
     }
     if (o->kind == K_U64) {

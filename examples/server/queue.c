@@ -69,7 +69,9 @@ int queue_start(srv_queue **out, int capacity, int workers, int threads, morsel_
         }
         morsel_decode_options dec = {.struct_size = sizeof dec,
                                      .max_encoded_bytes = g_srv.cfg.max_body,
-                                     .max_pixels = g_srv.cfg.max_pixels};
+                                     .max_pixels = g_srv.cfg.max_pixels,
+                                     .max_decode_work = g_srv.cfg.max_decode_work,
+                                     .max_decode_memory = g_srv.cfg.max_decode_memory};
         if (morsel_context_set_decode_options(q->ctx[i], &dec, err) != MORSEL_OK) {
             queue_stop(q);
             return -1;

@@ -36,7 +36,7 @@ tile(const int mr, const int nv, int tail, int K, const float *x, size_t ldx, co
         int n = v == nv - 1 ? tail : 4;
         float32x4_t bv = b ? nu_load_n(b + 4 * v, n) : vdupq_n_f32(0.0f);
         for (int r = 0; r < mr; r++)
-            c[r][v] = resume ? nu_load_n(y + (size_t)r * ldy + 4 * v, n) : bv;
+            c[r][v] = bv; /* a later k block starts at zero: added to y at the store */
     }
     for (int k = 0; k < K; k++, p += NR) {
         float32x4_t w[4];
@@ -49,8 +49,12 @@ tile(const int mr, const int nv, int tail, int K, const float *x, size_t ldx, co
         }
     }
     for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++)
-            nu_store_n(y + (size_t)r * ldy + 4 * v, nu_apply(c[r][v], e), v == nv - 1 ? tail : 4);
+        for (int v = 0; v < nv; v++) {
+            int n = v == nv - 1 ? tail : 4;
+            float *yr = y + (size_t)r * ldy + 4 * v;
+            float32x4_t s = resume ? vaddq_f32(nu_load_n(yr, n), c[r][v]) : c[r][v];
+            nu_store_n(yr, nu_apply(s, e), n);
+        }
 }
 
 #define TILE_ARGS tail, K, x, ldx, p, b, y, ldy, e, resume

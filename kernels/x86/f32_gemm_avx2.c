@@ -1,6 +1,7 @@
 /* f32 GEMM, AVX2 + FMA: the scheme of f32_gemm_avx512.c (read that file's comment) with
  * 16-column panels (two ymm) and 6-row tiles: 12 accumulators, 2 panel vectors and a
- * broadcast fill the 16 ymm registers. Same blocking, same bit-exact composition of ranges. */
+ * broadcast fill the 16 ymm registers. Same blocking (a long K summed per block of about KC,
+ * then across blocks), same bit-exact composition of ranges. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -44,13 +45,7 @@ static inline __m256 activate(__m256 v, const epilogue *e)
 #define ALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define LOAD1(src, m) (full ? _mm256_loadu_ps(src) : _mm256_maskload_ps(src, m))
 #define STORE1(dst, m, v) (full ? _mm256_storeu_ps(dst, v) : _mm256_maskstore_ps(dst, m, v))
-#define DECLARE(r)                                                                             \
-    __m256 c##r##a = b0, c##r##b = b1;                                                         \
-    if ((r) < mr && resume) {                                                                  \
-        c##r##a = LOAD1(y + (r) * ldy, lo);                                                    \
-        if (nv == 2)                                                                           \
-            c##r##b = LOAD1(y + (r) * ldy + 8, hi);                                            \
-    }
+#define DECLARE(r) __m256 c##r##a = b0, c##r##b = b1;
 #define STEP(r)                                                                                \
     if ((r) < mr) {                                                                            \
         __m256 a = _mm256_broadcast_ss(xk + (r) * ldx);                                        \
@@ -60,6 +55,11 @@ static inline __m256 activate(__m256 v, const epilogue *e)
     }
 #define STORE(r)                                                                               \
     if ((r) < mr) {                                                                            \
+        if (resume) {                                                                          \
+            c##r##a = _mm256_add_ps(LOAD1(y + (r) * ldy, lo), c##r##a);                        \
+            if (nv == 2)                                                                       \
+                c##r##b = _mm256_add_ps(LOAD1(y + (r) * ldy + 8, hi), c##r##b);                \
+        }                                                                                      \
         STORE1(y + (r) * ldy, lo, activate(c##r##a, e));                                       \
         if (nv == 2)                                                                           \
             STORE1(y + (r) * ldy + 8, hi, activate(c##r##b, e));                               \

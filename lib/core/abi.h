@@ -13,6 +13,8 @@
 #define MF_OP_INFO_V1 MF_END(morsel_op_info, work)
 #define MF_PREPROCESS_V1 MF_END(morsel_preprocess, offset)
 #define MF_DECODE_V1 MF_END(morsel_decode_options, jpeg_fast_scale)
+/* + max_decode_work, max_decode_memory: read only when the caller's struct_size covers them */
+#define MF_DECODE_V2 MF_END(morsel_decode_options, max_decode_memory)
 #define MF_TIMINGS_V1 MF_END(morsel_timings, total_ms)
 
 /* MORSEL_ERR_ARGUMENT, naming the struct, when struct_size < min. */

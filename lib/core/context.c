@@ -163,8 +163,7 @@ morsel_status morsel_context_create(const morsel_model *model, morsel_context **
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for a %zu-byte arena",
                            model->arena_bytes);
     }
-    c->decode = (morsel_decode_options){sizeof c->decode, MI_DEFAULT_MAX_ENCODED_BYTES,
-                                        MI_DEFAULT_MAX_PIXELS, 0, 0};
+    morsel_context_set_decode_options(c, NULL, NULL);
     c->preprocess = model->preprocess;
     *out = c;
     return MORSEL_OK;
@@ -191,8 +190,7 @@ morsel_status morsel_context_set_decode_options(morsel_context *c, const morsel_
 {
     if (!c)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "NULL context");
-    morsel_decode_options d = {sizeof d, MI_DEFAULT_MAX_ENCODED_BYTES, MI_DEFAULT_MAX_PIXELS, 0,
-                               0};
+    morsel_decode_options d = {.struct_size = sizeof d};
     if (opt) {
         morsel_status s =
             mf_struct_check(opt->struct_size, MF_DECODE_V1, "morsel_decode_options", err);
@@ -202,13 +200,14 @@ morsel_status morsel_context_set_decode_options(morsel_context *c, const morsel_
             return morsel_fail(err, MORSEL_ERR_ARGUMENT,
                                "exif_orientation (%d) and jpeg_fast_scale (%d) must be 0 or 1",
                                opt->exif_orientation, opt->jpeg_fast_scale);
-        if (opt->max_encoded_bytes)
-            d.max_encoded_bytes = opt->max_encoded_bytes;
-        if (opt->max_pixels)
-            d.max_pixels = opt->max_pixels;
         d.exif_orientation = opt->exif_orientation;
         d.jpeg_fast_scale = opt->jpeg_fast_scale;
     }
+    mi_limits lim; /* every limit resolved here: never 0 in c->decode */
+    mi_resolve_limits(opt, &lim, &d.max_encoded_bytes);
+    d.max_pixels = lim.max_pixels;
+    d.max_decode_work = lim.max_work;
+    d.max_decode_memory = lim.max_memory;
     c->decode = d;
     return MORSEL_OK;
 }

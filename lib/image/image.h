@@ -21,6 +21,18 @@ morsel_status mi_buffer_reserve(mi_buffer *b, size_t need, morsel_error *err);
 /* Limits used when morsel_decode_options is NULL or a limit field of it is 0. */
 #define MI_DEFAULT_MAX_ENCODED_BYTES ((uint64_t)64 << 20) /* 64 MiB */
 #define MI_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20)        /* 64 Mi pixels (width * height) */
+#define MI_DEFAULT_MAX_DECODE_WORK ((uint64_t)2 << 30)    /* pixel-scans: see morsel.h */
+#define MI_DEFAULT_MAX_DECODE_MEMORY ((uint64_t)512 << 20) /* bytes held by one decode */
+
+/* The limits of one decode, resolved (never 0). */
+typedef struct mi_limits {
+    uint64_t max_pixels, max_work, max_memory;
+} mi_limits;
+
+/* opt's limits with the defaults for its 0 fields (and for the fields its struct_size does not
+ * reach); opt NULL: all defaults. max_encoded_bytes too when asked (may be NULL). */
+void mi_resolve_limits(const morsel_decode_options *opt, mi_limits *lim,
+                       uint64_t *max_encoded_bytes);
 
 /* Decodes into buf (grown with realloc only when too small). Detects JPEG/PNG by magic bytes.
  * Truncated or corrupt data gives MORSEL_ERR_IMAGE, never a crash; limits give MORSEL_ERR_LIMIT.
@@ -39,11 +51,15 @@ morsel_status mi_check_dims(const char *what, uint64_t w, uint64_t h, uint64_t m
                             size_t *rgb_bytes, morsel_error *err);
 
 /* One decoder each (image_jpeg.c, image_png.c): the size limit is checked, the format sniffed. */
-morsel_status mi_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels,
+morsel_status mi_decode_jpeg(const uint8_t *data, size_t size, const mi_limits *lim,
                             const morsel_decode_options *opt, int target_w, int target_h,
                             mi_buffer *buf, int *width, int *height, morsel_error *err);
-morsel_status mi_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels,
+morsel_status mi_decode_png(const uint8_t *data, size_t size, const mi_limits *lim,
                            mi_buffer *buf, int *width, int *height, morsel_error *err);
+
+/* MORSEL_ERR_LIMIT when a decode holding need bytes exceeds the memory budget. */
+morsel_status mi_check_memory(const char *what, uint64_t need, const mi_limits *lim,
+                              morsel_error *err);
 
 /* Pillow's XMP fallback: the orientation in an XMP packet (after its namespace id), 0 if none. */
 int mi_xmp_orientation(const uint8_t *p, size_t n);

@@ -1,6 +1,8 @@
 /* The decoded-pixel buffer, the limits every decoder checks, and the format dispatch. */
 #include "image.h"
 
+#include "abi.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,17 +29,38 @@ morsel_status mi_buffer_reserve(mi_buffer *b, size_t need, morsel_error *err)
     return MORSEL_OK;
 }
 
-static void effective_limits(const morsel_decode_options *opt, uint64_t *max_bytes,
-                             uint64_t *max_pixels)
+void mi_resolve_limits(const morsel_decode_options *opt, mi_limits *lim,
+                       uint64_t *max_encoded_bytes)
 {
-    *max_bytes = MI_DEFAULT_MAX_ENCODED_BYTES;
-    *max_pixels = MI_DEFAULT_MAX_PIXELS;
+    uint64_t bytes = MI_DEFAULT_MAX_ENCODED_BYTES;
+    *lim = (mi_limits){MI_DEFAULT_MAX_PIXELS, MI_DEFAULT_MAX_DECODE_WORK,
+                       MI_DEFAULT_MAX_DECODE_MEMORY};
     if (opt) {
         if (opt->max_encoded_bytes)
-            *max_bytes = opt->max_encoded_bytes;
+            bytes = opt->max_encoded_bytes;
         if (opt->max_pixels)
-            *max_pixels = opt->max_pixels;
+            lim->max_pixels = opt->max_pixels;
+        /* a caller built against the 0.2.0 header has no budget fields: the defaults */
+        if (opt->struct_size >= MF_DECODE_V2) {
+            if (opt->max_decode_work)
+                lim->max_work = opt->max_decode_work;
+            if (opt->max_decode_memory)
+                lim->max_memory = opt->max_decode_memory;
+        }
     }
+    if (max_encoded_bytes)
+        *max_encoded_bytes = bytes;
+}
+
+morsel_status mi_check_memory(const char *what, uint64_t need, const mi_limits *lim,
+                              morsel_error *err)
+{
+    if (need > lim->max_memory)
+        return morsel_fail(err, MORSEL_ERR_LIMIT,
+                           "%s: decoding needs %llu bytes, more than the decode memory limit of "
+                           "%llu bytes", what, (unsigned long long)need,
+                           (unsigned long long)lim->max_memory);
+    return MORSEL_OK;
 }
 
 /* w*h against the pixel limit, and the RGB byte count, without overflowing. */
@@ -69,18 +92,19 @@ morsel_status mi_decode(const void *bytes, size_t size, const morsel_decode_opti
                            "decode options: exif_orientation and jpeg_fast_scale must be 0 or 1");
     if (target_w < 0 || target_h < 0)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT, "decode: negative target size");
-    uint64_t max_bytes, max_pixels;
-    effective_limits(opt, &max_bytes, &max_pixels);
+    uint64_t max_bytes;
+    mi_limits lim;
+    mi_resolve_limits(opt, &lim, &max_bytes);
     if ((uint64_t)size > max_bytes)
         return morsel_fail(err, MORSEL_ERR_LIMIT,
                            "encoded image is %zu bytes, more than the limit of %llu bytes", size,
                            (unsigned long long)max_bytes);
     const uint8_t *p = bytes;
     if (size >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
-        return mi_decode_jpeg(p, size, max_pixels, opt, target_w, target_h, buf, width, height,
+        return mi_decode_jpeg(p, size, &lim, opt, target_w, target_h, buf, width, height,
                               err);
     if (size >= 8 && memcmp(p, png_magic, 8) == 0)
-        return mi_decode_png(p, size, max_pixels, buf, width, height, err);
+        return mi_decode_png(p, size, &lim, buf, width, height, err);
     if (size == 0)
         return morsel_fail(err, MORSEL_ERR_IMAGE, "not a JPEG or PNG image (empty input)");
     return morsel_fail(err, MORSEL_ERR_IMAGE, "not a JPEG or PNG image");

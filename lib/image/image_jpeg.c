@@ -9,6 +9,7 @@
  */
 #include "image.h"
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,24 +18,30 @@
 #include <jerror.h>
 
 /* Progressive JPEGs can carry an unbounded number of scans, each a full pass over the
- * coefficients: a CPU bomb in a few kilobytes. Real encoders use ~10; djpeg's -maxscans idea. */
+ * coefficients: a CPU bomb in a few kilobytes. libjpeg-turbo's advice for untrusted input is a
+ * progress monitor that bounds the scans (djpeg -maxscans). Counting scans alone lets a big image
+ * through (990 scans of 8192^2 decode for 15 s), so the budget is scans x stored pixels
+ * (mi_limits.max_work); the cap also stops tiny images with scans of pure per-scan overhead. */
 #define MI_JPEG_MAX_SCANS 1000
 
 typedef struct jpeg_err {
     struct jpeg_error_mgr pub;
     jmp_buf jb;
-    char msg[JMSG_LENGTH_MAX];
+    char msg[JMSG_LENGTH_MAX + 128];
+    const mi_limits *lim;
+    int over_limit; /* the longjmp was a budget, not a bad file: MORSEL_ERR_LIMIT */
 } jpeg_err;
 
 typedef struct jpeg_state {
-    struct jpeg_decompress_struct cinfo;
+    struct jpeg_decompress_struct cinfo; /* first: jpeg_alloc_sarray_zeroed casts back */
     jpeg_err jerr;
     struct jpeg_progress_mgr progress;
+    JSAMPARRAY (*alloc_sarray)(j_common_ptr, int, JDIMENSION, JDIMENSION); /* libjpeg's own */
     int created;
     /* in */
     const uint8_t *data;
     size_t size;
-    uint64_t max_pixels;
+    const mi_limits *lim;
     int apply_exif, fast_scale, target_w, target_h;
     mi_buffer *buf;
     morsel_error *err;
@@ -50,7 +57,16 @@ typedef struct jpeg_state {
 static void jpeg_error_exit_cb(j_common_ptr cinfo)
 {
     jpeg_err *e = (jpeg_err *)cinfo->err;
-    (*cinfo->err->format_message)(cinfo, e->msg);
+    if (cinfo->err->msg_code == JERR_NO_BACKING_STORE) {
+        /* jmemnobs: the whole-image buffers did not fit max_memory_to_use (set from the
+         * budget), and there is no temporary-file fallback */
+        snprintf(e->msg, sizeof e->msg,
+                 "decoding needs more than the decode memory limit of %llu bytes",
+                 (unsigned long long)e->lim->max_memory);
+        e->over_limit = 1;
+    } else {
+        (*cinfo->err->format_message)(cinfo, e->msg);
+    }
     longjmp(e->jb, 1);
 }
 
@@ -79,12 +95,48 @@ static void jpeg_progress_cb(j_common_ptr cinfo)
     if (!cinfo->is_decompressor)
         return;
     j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    jpeg_err *e = (jpeg_err *)cinfo->err;
+    /* Called before each iMCU row is consumed: input_scan_number is the scan being read, so a
+     * refusal comes before that scan's pass, never after it. */
+    const uint64_t scans = (uint64_t)(d->input_scan_number > 0 ? d->input_scan_number : 0);
+    const uint64_t pixels = (uint64_t)d->image_width * d->image_height;
     if (d->input_scan_number > MI_JPEG_MAX_SCANS) {
-        jpeg_err *e = (jpeg_err *)cinfo->err;
         snprintf(e->msg, sizeof e->msg, "progressive JPEG has more than %d scans",
                  MI_JPEG_MAX_SCANS);
+        longjmp(e->jb, 1); /* a fixed sanity rule, not a budget: MORSEL_ERR_IMAGE */
+    }
+    if (pixels && scans > e->lim->max_work / pixels) {
+        snprintf(e->msg, sizeof e->msg,
+                 "scan %llu of this %ux%u image would take decoding past the work limit of %llu "
+                 "pixel-scans (width x height x scans)",
+                 (unsigned long long)scans, (unsigned)d->image_width, (unsigned)d->image_height,
+                 (unsigned long long)e->lim->max_work);
+        e->over_limit = 1;
         longjmp(e->jb, 1);
     }
+}
+
+/* libjpeg-turbo's SIMD kernels work in whole vectors, so they read the padding its memory
+ * manager puts past the end of each sample row (alloc_sarray rounds rows up for them), and that
+ * padding is never initialised. The pixels do not depend on it -- the same bytes with the heap
+ * pre-filled with 0x00, 0x55, 0xAA or 0xFF, and with JSIMD_FORCENONE -- but memcheck tracks
+ * definedness per 32-bit lane through the colour conversion, so the padding taints real output
+ * bytes (fast_odd_1001x97 at 1/8 scale: the G of the last two pixels), and valgrind rightly
+ * cannot prove the decode is a function of the file. Zeroed rows make it one. Rows are padded
+ * to a multiple of libjpeg-turbo's own rounding (2 * ALIGN_SIZE: 32 or 64), so all of each row
+ * is ours to clear; the cost is one memset per row buffer per decode. */
+#define MI_JPEG_ROW_ALIGN 128
+
+static JSAMPARRAY jpeg_alloc_sarray_zeroed(j_common_ptr cinfo, int pool, JDIMENSION samples,
+                                           JDIMENSION rows)
+{
+    jpeg_state *s = (jpeg_state *)(void *)cinfo;
+    const JDIMENSION padded =
+        (samples + MI_JPEG_ROW_ALIGN - 1) / MI_JPEG_ROW_ALIGN * MI_JPEG_ROW_ALIGN;
+    JSAMPARRAY a = s->alloc_sarray(cinfo, pool, padded, rows);
+    for (JDIMENSION r = 0; r < rows; r++)
+        memset(a[r], 0, padded * sizeof(JSAMPLE));
+    return a;
 }
 
 /* Pillow opens 4-component JPEGs as CMYK with raw mode "CMYK;I" (it always assumes Adobe's
@@ -169,6 +221,8 @@ static int jpeg_run(jpeg_state *s)
 
     jpeg_create_decompress(ci);
     s->created = 1;
+    s->alloc_sarray = ci->mem->alloc_sarray;
+    ci->mem->alloc_sarray = jpeg_alloc_sarray_zeroed;
     ci->progress = &s->progress;
     jpeg_mem_src(ci, s->data, (unsigned long)s->size);
     if (s->apply_exif)
@@ -176,7 +230,7 @@ static int jpeg_run(jpeg_state *s)
     (void)jpeg_read_header(ci, TRUE);
 
     /* The limit is on the stored size: DCT scaling still reads every coefficient. */
-    s->status = mi_check_dims("JPEG", ci->image_width, ci->image_height, s->max_pixels,
+    s->status = mi_check_dims("JPEG", ci->image_width, ci->image_height, s->lim->max_pixels,
                            &s->rgb_bytes, s->err);
     if (s->status != MORSEL_OK)
         return 0;
@@ -224,6 +278,14 @@ static int jpeg_run(jpeg_state *s)
         return 0;
     }
     s->rgb_bytes = (size_t)want_w * want_h * 3;
+    /* The decoded pixels, then libjpeg's own allocations (jmemnobs honours max_memory_to_use
+     * for the whole-image coefficient buffer of progressive and multi-scan files, the big one;
+     * the rest is a few rows). */
+    s->status = mi_check_memory("JPEG", s->rgb_bytes, s->lim, s->err);
+    if (s->status != MORSEL_OK)
+        return 0;
+    const uint64_t left = s->lim->max_memory - s->rgb_bytes;
+    ci->mem->max_memory_to_use = left > LONG_MAX ? LONG_MAX : left ? (long)left : 1;
     s->status = mi_buffer_reserve(s->buf, s->rgb_bytes, s->err);
     if (s->status != MORSEL_OK)
         return 0;
@@ -278,7 +340,7 @@ static int jpeg_run(jpeg_state *s)
     return 0;
 }
 
-morsel_status mi_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels,
+morsel_status mi_decode_jpeg(const uint8_t *data, size_t size, const mi_limits *lim,
                             const morsel_decode_options *opt, int target_w, int target_h,
                             mi_buffer *buf, int *width, int *height, morsel_error *err)
 {
@@ -286,7 +348,8 @@ morsel_status mi_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixe
     memset(&s, 0, sizeof s);
     s.data = data;
     s.size = size;
-    s.max_pixels = max_pixels;
+    s.lim = lim;
+    s.jerr.lim = lim;
     s.apply_exif = opt && opt->exif_orientation;
     s.fast_scale = opt && opt->jpeg_fast_scale;
     s.target_w = target_w;
@@ -302,7 +365,8 @@ morsel_status mi_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixe
 
     morsel_status st;
     if (jpeg_run(&s))
-        st = morsel_fail(err, MORSEL_ERR_IMAGE, "JPEG: %s", s.jerr.msg);
+        st = morsel_fail(err, s.jerr.over_limit ? MORSEL_ERR_LIMIT : MORSEL_ERR_IMAGE, "JPEG: %s",
+                         s.jerr.msg);
     else
         st = s.status;
     if (s.created)

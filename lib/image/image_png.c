@@ -15,6 +15,10 @@
 
 #include <png.h>
 
+/* Ancillary chunks are skipped unread (png_run); these bound what libpng may still hold. */
+#define MI_PNG_CHUNK_CACHE_MAX 16
+#define MI_PNG_CHUNK_MAX 8000000 /* libpng's own default (pnglibconf.h), made explicit */
+
 /* How libpng's rows (after png_set_packing: one byte per pixel below 8 bits; 16-bit samples
  * big-endian) become RGB, the way Pillow's unpackers + convert('RGB') do it:
  *   grey 1/2/4 bit    value * 255 / 85 / 17 (modes "1", "L;2", "L;4")
@@ -35,7 +39,7 @@ typedef struct png_state {
     /* in */
     const uint8_t *data;
     size_t size, pos;
-    uint64_t max_pixels;
+    const mi_limits *lim;
     mi_buffer *buf;
     morsel_error *err;
     /* progress (kept here, not in locals of the function that calls setjmp) */
@@ -44,8 +48,9 @@ typedef struct png_state {
     int bit_depth, color_type, interlace;
     png_colorp plte;
     int n_plte;
-    size_t rgb_bytes;
+    size_t rgb_bytes, rowbytes;
     uint32_t width, height;
+    uint32_t rows_done; /* non-interlaced: rows converted to RGB so far */
     uint64_t rows_expected, rows_seen; /* rows (of all passes) that carry pixels */
     int eof;                           /* the read callback ran out of data */
     /* out */
@@ -117,6 +122,13 @@ static void png_pixel(const png_pixfmt *f, const uint8_t *p, uint8_t rgb[3])
     }
 }
 
+/* One raw row (non-interlaced images) into its RGB row, in another buffer. */
+static void png_row_to_rgb(const png_pixfmt *f, const uint8_t *raw, uint8_t *rgb, size_t w)
+{
+    for (size_t x = 0; x < w; x++)
+        png_pixel(f, raw + x * (size_t)f->bpp, rgb + 3 * x);
+}
+
 /* The raw rows are read into buf at stride rowbytes = w * bpp; the RGB result overwrites them in
  * place at stride 3w. With bpp >= 3 each RGB pixel lands at or before its raw pixel, so a forward
  * sweep never clobbers unread data; with bpp < 3 it lands at or after, so sweep backwards. */
@@ -146,13 +158,21 @@ static int png_run(png_state *s)
     png_set_read_fn(s->png, s, png_read_cb);
     /* Our own pixel limit decides (MORSEL_ERR_LIMIT), not libpng's 1,000,000 default. */
     png_set_user_limits(s->png, 0x7fffffffu, 0x7fffffffu);
+    /* Hostile ancillary chunks: nothing Pillow's convert('RGB') uses lives in them (no colour
+     * management, gamma or text), so libpng skips every one but tRNS (checking only its CRC):
+     * an iCCP or zTXt decompression bomb is never inflated, and nothing is cached. The limits
+     * are set explicitly, not left to the distribution's build: a non-image chunk over
+     * MI_PNG_CHUNK_MAX bytes is refused outright. */
+    png_set_keep_unknown_chunks(s->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+    png_set_chunk_cache_max(s->png, MI_PNG_CHUNK_CACHE_MAX);
+    png_set_chunk_malloc_max(s->png, MI_PNG_CHUNK_MAX);
     png_read_info(s->png, s->info);
 
     png_get_IHDR(s->png, s->info, &s->ihdr_w, &s->ihdr_h, &s->bit_depth, &s->color_type,
                  &s->interlace, NULL, NULL);
     const png_uint_32 w = s->ihdr_w, h = s->ihdr_h;
     const int bit_depth = s->bit_depth, color_type = s->color_type;
-    s->status = mi_check_dims("PNG", w, h, s->max_pixels, &s->rgb_bytes, s->err);
+    s->status = mi_check_dims("PNG", w, h, s->lim->max_pixels, &s->rgb_bytes, s->err);
     if (s->status != MORSEL_OK)
         return 0;
 
@@ -186,13 +206,23 @@ static int png_run(png_state *s)
         s->status = morsel_fail(s->err, MORSEL_ERR_LIMIT, "PNG: image too large");
         return 0;
     }
+    /* Non-interlaced rows are converted one at a time, through one raw row kept after the RGB
+     * image; interlaced passes need the whole raw image (converted in place afterwards). */
+    const int interlaced = s->interlace != PNG_INTERLACE_NONE;
     const size_t raw_bytes = rowbytes * h;
-    s->status = mi_buffer_reserve(s->buf, raw_bytes > s->rgb_bytes ? raw_bytes : s->rgb_bytes,
-                               s->err);
+    const size_t held = interlaced ? (raw_bytes > s->rgb_bytes ? raw_bytes : s->rgb_bytes)
+                                   : s->rgb_bytes + rowbytes;
+    /* + libpng's two row buffers and inflate's state and 32 KiB window */
+    s->status = mi_check_memory("PNG", (uint64_t)held + 2 * (uint64_t)rowbytes + (64u << 10),
+                                s->lim, s->err);
+    if (s->status != MORSEL_OK)
+        return 0;
+    s->status = mi_buffer_reserve(s->buf, held, s->err);
     if (s->status != MORSEL_OK)
         return 0;
     s->width = w;
     s->height = h;
+    s->rowbytes = rowbytes;
     if (s->interlace == PNG_INTERLACE_NONE) {
         s->rows_expected = h;
     } else {
@@ -201,22 +231,31 @@ static int png_run(png_state *s)
                 s->rows_expected += PNG_PASS_ROWS(h, p);
     }
 
-    for (int pass = 0; pass < passes; pass++)
-        for (png_uint_32 y = 0; y < h; y++)
-            png_read_row(s->png, s->buf->data + (size_t)y * rowbytes, NULL);
+    if (!interlaced) {
+        uint8_t *raw = s->buf->data + s->rgb_bytes;
+        for (png_uint_32 y = 0; y < h; y++) {
+            png_read_row(s->png, raw, NULL);
+            png_row_to_rgb(&s->f, raw, s->buf->data + (size_t)y * w * 3, w);
+            s->rows_done = y + 1;
+        }
+    } else {
+        for (int pass = 0; pass < passes; pass++)
+            for (png_uint_32 y = 0; y < h; y++)
+                png_read_row(s->png, s->buf->data + (size_t)y * rowbytes, NULL);
+    }
     /* No png_read_end: chunks after the image data are not needed. */
     s->status = MORSEL_OK;
     return 0;
 }
 
-morsel_status mi_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels,
+morsel_status mi_decode_png(const uint8_t *data, size_t size, const mi_limits *lim,
                            mi_buffer *buf, int *width, int *height, morsel_error *err)
 {
     png_state s;
     memset(&s, 0, sizeof s);
     s.data = data;
     s.size = size;
-    s.max_pixels = max_pixels;
+    s.lim = lim;
     s.buf = buf;
     s.err = err;
     s.status = MORSEL_ERR_IMAGE;
@@ -237,8 +276,14 @@ morsel_status mi_decode_png(const uint8_t *data, size_t size, uint64_t max_pixel
     }
     if (s.png)
         png_destroy_read_struct(&s.png, s.info ? &s.info : NULL, NULL);
-    if (st == MORSEL_OK) {
+    if (st == MORSEL_OK && s.interlace != PNG_INTERLACE_NONE) {
         png_to_rgb_inplace(&s.f, buf->data, (size_t)s.width * s.height);
+    } else if (st == MORSEL_OK && s.rows_done + 1 == s.height) {
+        /* the data ran out after libpng had stored the last row, before we converted it */
+        png_row_to_rgb(&s.f, buf->data + s.rgb_bytes,
+                       buf->data + (size_t)s.rows_done * s.width * 3, s.width);
+    }
+    if (st == MORSEL_OK) {
         *width = (int)s.width;
         *height = (int)s.height;
     }
