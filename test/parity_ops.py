@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 
 import npref  # noqa: E402
 import parity_models as P  # noqa: E402
+from morsel_exporter.selftest import app_custom_objects  # noqa: E402
 
 TOL = 1e-5
 N_INPUTS = 12
@@ -108,31 +109,22 @@ def conv_transpose(kernel, strides, padding, output_padding=None, act=None):
     return body
 
 
-def _app_class(k, module, name):
-    """A layer class that keras.applications defines (not exported by name)."""
-    import importlib
-    root = "keras.src.applications" if k.__name__ == "keras" else "tf_keras.src.applications"
-    return getattr(importlib.import_module(f"{root}.{module}"), name)
-
-
 def layer_scale(fold):
     def body(k, x):
-        LS = _app_class(k, "convnext", "LayerScale")
+        LS = app_custom_objects(k.__name__)["LayerScale"]
         x = k.layers.Conv2D(6, 3, activation=None if fold else "relu", name="conv")(x)
         return LS(1e-1, 6, name="op")(x)
     return body
 
 
 def custom_scale(k, x):
-    CS = _app_class(k, "inception_resnet_v2", "CustomScaleLayer")
+    CS = app_custom_objects(k.__name__)["CustomScaleLayer"]
     x = k.layers.Conv2D(6, 3, activation="relu", name="conv")(x)
     r = k.layers.Conv2D(6, 1, name="up")(x)
     y = CS(0.17, name="op")([x, r])
     return k.layers.Activation("relu", name="op_relu")(y)
 
 
-CUSTOM = {"LayerScale": ("convnext", "LayerScale"),
-          "CustomScaleLayer": ("inception_resnet_v2", "CustomScaleLayer")}
 ALL = ("k3", "k3h5", "k2")
 
 # (title, body, Kerases that spell it: "k3" .keras, "k3h5" Keras 3 legacy .h5, "k2" tf_keras .h5)
@@ -213,8 +205,8 @@ def main():
                 P.calibrate(m, k, xs)
                 src = os.path.join(tmp, f"{title}_{key}{ext}".replace(" ", "_").replace("'", ""))
                 m.save(src)
-                custom = {n: _app_class(k, *where) for n, where in CUSTOM.items()}
-                ref = k.models.load_model(src, compile=False, custom_objects=custom)
+                ref = k.models.load_model(src, compile=False,
+                                          custom_objects=app_custom_objects(k.__name__))
                 out = src + ".morsel"
                 export(src, out)
                 parsed = npref.read(out)
