@@ -33,6 +33,9 @@ ARCHS = {
     "ConvNeXtTiny": ("ConvNeXtTiny", 224, "raw", 32),
     "NASNetMobile": ("NASNetMobile", 224, "tf", 32),
     "InceptionResNetV2": ("InceptionResNetV2", 299, "tf", 75),
+    # tf_keras only: grouped convolutions, and RegNetY's SE gate as a TFOpLambda multiply.
+    "RegNetX002": ("RegNetX002", 224, "raw", 32),
+    "RegNetY002": ("RegNetY002", 224, "raw", 32),
 }
 
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68])

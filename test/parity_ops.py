@@ -12,7 +12,8 @@ grouped Conv2D (general, and groups == channels as depthwise), Cropping2D, UpSam
 (nearest, bilinear), LayerNormalization (on [H, W, C] and on a vector), ConvNeXt's LayerScale
 (folded, and not), InceptionResNetV2's CustomScaleLayer and Conv2DTranspose ('same', 'valid'
 with a kernel smaller than the stride, output_padding), also from Keras 3 legacy .h5 files
-("k3h5"). LayerNormalization and LayerScale get random gamma/beta. The first convolution's
+("k3h5"); and `x * gate` of an [H, W, C] tensor by a [1, 1, C] one written as an operator (RegNetY).
+LayerNormalization and LayerScale get random gamma/beta. The first convolution's
 kernel is scaled so its outputs span about ±6: every piece of the piecewise activations
 (both clip ends of hard_sigmoid, the negative side of leaky_relu) is reached.
 
@@ -125,6 +126,15 @@ def custom_scale(k, x):
     return k.layers.Activation("relu", name="op_relu")(y)
 
 
+def se_gate_product(k, x):
+    """x * gate written as an operator (tf_keras RegNetY's squeeze-and-excitation): a
+    TFOpLambda multiply (tf_keras) or a keras.ops node (Keras 3) of [H,W,C] by [1,1,C]."""
+    x = k.layers.Conv2D(6, 3, name="conv")(x)
+    g = k.layers.GlobalAveragePooling2D(keepdims=True, name="squeeze")(x)
+    g = k.layers.Conv2D(6, 1, activation="sigmoid", name="excite")(g)
+    return x * g
+
+
 ALL = ("k3", "k3h5", "k2")
 
 # (title, body, Kerases that spell it: "k3" .keras, "k3h5" Keras 3 legacy .h5, "k2" tf_keras .h5)
@@ -153,6 +163,7 @@ OPS = [
     ("Conv2DTranspose valid k2 s3", conv_transpose(2, 3, "valid"), ALL),
     ("Conv2DTranspose outpad", conv_transpose((3, 4), (2, 3), "same", (1, 2)), ALL),
     ("Conv2DTranspose valid outpad", conv_transpose(3, 2, "valid", 1), ALL),
+    ("x * SE gate operator", se_gate_product, ("k3", "k2")),
 ]
 
 

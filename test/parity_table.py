@@ -48,8 +48,9 @@ informative outputs.
 
     python test/parity_table.py [--only REGEX] [--quick] [--more] [--keep DIR]
 
---quick skips the default-size rows (development); --more adds ConvNeXtTiny, NASNetMobile and
-InceptionResNetV2 at small inputs (minutes each, so not in the ctest run). ctest runs the full table. Needs MORSEL_BIN
+--quick skips the default-size rows (development); --more adds ConvNeXtTiny, NASNetMobile,
+InceptionResNetV2 and tf_keras's RegNetX002 / RegNetY002 at small inputs (minutes each, so not
+in the ctest run). ctest runs the full table. Needs MORSEL_BIN
 (the CLI) and MORSEL_LIB (libmorsel.so; default: next to MORSEL_BIN), keras, tf_keras, and the
 nsfwjs TF.js directory that weights/get_default_model.sh unpacks into .deps/ (setup.sh runs it).
 """
@@ -114,6 +115,8 @@ def more_cases():
              formats=[".keras", ".h5 K2"]),
         arch("NASNetMobile", "NASNetMobile", 32, "gap_dense_bn", 11),
         arch("InceptionResNetV2", "InceptionResNetV2", 75, "spatial_stack", 11, nested=False),
+        arch("RegNetX002 (tf_keras)", "RegNetX002", 32, "gap_dense_bn", 11, [".h5 K2"]),
+        arch("RegNetY002 (tf_keras)", "RegNetY002", 32, "gap_dense_bn", 11, [".h5 K2"]),
     ]
 
 
