@@ -40,12 +40,14 @@ def weight(layer, role, shape=None):
 def pad_pairs(layer, p, what="padding"):
     """ZeroPadding2D / Cropping2D amounts: n, (rows, cols) or ((top, bottom), (left, right)),
     non-negative -> (top, bottom, left, right)."""
+    def pair(v):
+        return isinstance(v, (list, tuple)) and len(v) == 2
     if isinstance(p, int):
         t = bo = l = r = p
-    elif len(p) == 2 and all(isinstance(v, int) for v in p):
+    elif pair(p) and all(isinstance(v, int) for v in p):
         t = bo = p[0]
         l = r = p[1]
-    elif len(p) == 2 and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in p):
+    elif pair(p) and all(pair(v) and all(isinstance(u, int) for u in v) for v in p):
         (t, bo), (l, r) = p
     else:
         raise unsupported(layer, f"{what} {p!r}")

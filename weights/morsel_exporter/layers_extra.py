@@ -54,7 +54,12 @@ def t_layer_norm(b, layer, x):
     if cfg.get("rms_scaling"):
         raise unsupported(layer, "rms_scaling=True")
     c = x.shape[-1]
-    eps = float(cfg.get("epsilon", 1e-3))
+    try:
+        eps = float(cfg.get("epsilon", 1e-3))
+    except (TypeError, ValueError):
+        eps = -1.0
+    if not eps >= 0.0 or eps == float("inf"):
+        raise unsupported(layer, f"epsilon {cfg.get('epsilon')!r}")
     gamma = weight(layer, "gamma", (c,)) if cfg.get("scale", True) else np.ones(c)
     beta = weight(layer, "beta", (c,)) if cfg.get("center", True) else np.zeros(c)
     g = b.const(layer, "gamma", gamma)
