@@ -99,4 +99,12 @@ void mk_resize_ref(int method, int in_h, int in_w, int c, int out_h, int out_w, 
 void mk_crop_ref(int in_w, int c, int top, int left, int out_h, int out_w, const float *x,
                  float *y);
 
+/* Transposed conv: g->in_* is x, g->out_* is y, w [KH, KW, Cout, Cin]; pad_top / pad_left are
+ * the rows / columns cut from the start of the full output (no dilation). */
+void mk_conv_transpose_ref(const mk_window *g, const float *x, const float *w, const float *b,
+                           const mk_activation *act, float *y);
+/* Layer normalization of `rows` rows of c values (see layer_norm.c). */
+void mk_layer_norm_ref(size_t rows, int c, float eps, const float *x, const float *gamma,
+                       const float *beta, const mk_activation *act, float *y);
+
 #endif

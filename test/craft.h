@@ -52,6 +52,7 @@ typedef struct craft_op {
     float alpha, max;
     uint32_t n_in, in[8], out;
     int32_t iattr[12];
+    float fattr[4];
 } craft_op;
 
 static inline void craft_init(craft *c)
@@ -103,6 +104,8 @@ static inline uint32_t craft_add_op(craft *c, const craft_op *o)
     put32(r + 60, o->out);
     for (int j = 0; j < 12; j++)
         put32(r + 64 + 4 * j, (uint32_t)o->iattr[j]);
+    for (int j = 0; j < 4; j++)
+        putf(r + 112 + 4 * j, o->fattr[j]);
     cb_put(&c->ops, r, 128);
     return c->n_ops++;
 }
@@ -160,8 +163,8 @@ static inline uint8_t *craft_finish(craft *c, size_t *n)
     memset(b, 0, at);
     static const uint8_t magic[8] = {0x89, 'M', 'O', 'R', 'S', 'E', 'L', '\n'};
     memcpy(b, magic, 8);
-    b[8] = 1;  /* version 1.1 */
-    b[10] = 1;
+    b[8] = 1;  /* version 1.2 */
+    b[10] = 2;
     put32(b + 12, n_sec);
     put64(b + 16, at);
     for (uint32_t i = 0; i < n_sec; i++) {

@@ -50,6 +50,7 @@ def build_tiny(path):
     x = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="conv")(x)
     x = L.BatchNormalization(name="conv_bn")(x)
     x = L.ReLU(6.0, name="conv_relu6")(x)
+    x = L.Conv2D(8, 3, padding="same", groups=4, name="grouped")(x)  # GROUPED_CONV2D (1.2)
     y = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="dw")(x)
     y = L.BatchNormalization(name="dw_bn")(y)
     y = L.LeakyReLU(0.1, name="dw_leaky")(y)
@@ -68,7 +69,11 @@ def build_tiny(path):
     f = L.Dense(6, activation="swish", name="fc_rows")(f)
     f = L.Flatten(name="flatten2")(f)
     gm = L.GlobalMaxPooling2D(name="gmp")(s)
-    h = L.Concatenate(name="head_concat")([f, gm])
+    u = L.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1,
+                          name="tconv")(x)                   # CONV2D_TRANSPOSE (1.2)
+    u = L.GlobalAveragePooling2D(name="tconv_pool")(u)
+    h = L.Concatenate(name="head_concat")([f, gm, u])
+    h = L.LayerNormalization(name="head_ln")(h)              # LAYER_NORM (1.2)
     h = L.Dense(12, activation="sigmoid", name="fc")(h)
     h = L.BatchNormalization(name="fc_bn")(h)
     h = L.Dropout(0.2, name="drop")(h)
@@ -76,6 +81,9 @@ def build_tiny(path):
     model = keras.Model(i, out, name="tiny")
     rng = np.random.default_rng(7)
     for layer in model.layers:
+        if isinstance(layer, L.LayerNormalization):
+            layer.set_weights([rng.uniform(lo, hi, tuple(v.shape)).astype("float32")
+                               for v, (lo, hi) in zip(layer.weights, [(0.5, 1.5), (-0.5, 0.5)])])
         if isinstance(layer, L.BatchNormalization):
             layer.set_weights([rng.uniform(lo, hi, tuple(v.shape)).astype("float32")
                                for v, (lo, hi) in zip(layer.weights, [(0.5, 1.5), (-0.5, 0.5),

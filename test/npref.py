@@ -16,7 +16,8 @@ SECTION_NAMES = {1: "STRINGS", 2: "TENSORS", 3: "OPS", 4: "MODEL", 5: "WEIGHTS",
 OP_NAMES = {1: "conv2d", 2: "depthwise_conv2d", 3: "dense", 4: "affine", 5: "add",
             6: "multiply", 7: "global_avg_pool", 8: "avg_pool", 9: "max_pool", 10: "pad",
             11: "reshape", 12: "activation", 13: "concat", 14: "global_max_pool",
-            15: "resize", 16: "crop"}
+            15: "resize", 16: "crop", 17: "grouped_conv2d", 18: "layer_norm",
+            19: "conv2d_transpose"}
 
 
 class FormatError(Exception):
@@ -239,6 +240,29 @@ def infer_shape(m, op):
         _check(len(x) == 3 and len(y) == 3 and y[2] == x[2] and a[0] >= 0 and a[1] >= 0
                and a[0] + y[0] <= x[0] and a[1] + y[1] <= x[1], f"op {op['name']}: crop box")
         return y
+    if t == 17:
+        w, g = T(1)["shape"], a[10]
+        _check(len(x) == 3 and len(w) == 4 and g >= 1 and x[2] % g == 0 and w[3] % g == 0
+               and w[:3] == (a[0], a[1], x[2] // g), f"op {op['name']}: grouped kernel {w}, "
+               f"groups {g}, input {x}")
+        if len(op["inputs"]) == 3:
+            _check(T(2)["shape"] == (w[3],), f"op {op['name']}: bias shape")
+        return _window_out(x, a, False) + (w[3],)
+    if t == 18:
+        _check(T(1)["shape"] == (x[-1],) and T(2)["shape"] == (x[-1],)
+               and op["fattr"][0] >= 0, f"op {op['name']}: layer norm gamma/beta/epsilon")
+        return x
+    if t == 19:
+        w = T(1)["shape"]
+        _check(len(x) == 3 and len(w) == 4 and w[0] == a[0] and w[1] == a[1] and w[3] == x[2],
+               f"op {op['name']}: transposed kernel {w} vs input {x}")
+        for k, s, c0, c1 in ((a[0], a[2], a[4], a[5]), (a[1], a[3], a[6], a[7])):
+            _check(k >= 1 and s >= 1 and 0 <= c0 < k and -s < c1 < k,
+                   f"op {op['name']}: transposed conv attributes {a[:8]}")
+        if len(op["inputs"]) == 3:
+            _check(T(2)["shape"] == (w[2],), f"op {op['name']}: bias shape")
+        return ((x[0] - 1) * a[2] + a[0] - a[4] - a[5], (x[1] - 1) * a[3] + a[1] - a[6] - a[7],
+                w[2])
     raise FormatError(f"op type {t}")
 
 
@@ -321,6 +345,31 @@ def _pad(x, a, value=0.0):
     return np.pad(x, ((a[4], a[5]), (a[6], a[7]), (0, 0)), constant_values=value)
 
 
+def _grouped_conv(x, w, a, out_shape):
+    """Each group's slice of channels through CONV2D's arithmetic."""
+    g, oh, ow = a[10], out_shape[0], out_shape[1]
+    cig, cog = x.shape[2] // g, w.shape[3] // g
+    xp = _pad(x, a)
+    y = np.zeros(out_shape)
+    for i, j, v in _taps(xp, a, oh, ow, (a[8], a[9])):
+        for k in range(g):
+            y[..., k * cog:(k + 1) * cog] += (v[..., k * cig:(k + 1) * cig]
+                                              @ w[i, j][:, k * cog:(k + 1) * cog])
+    return y
+
+
+def _conv_transpose(x, w, a, out_shape):
+    """The full (H-1)*sh + kh output, each tap (i, j) adding x . W[i, j]^T at stride offsets,
+    then the crop window (a negative bottom/right crop extends it with zero rows)."""
+    kh, kw, sh, sw = a[0], a[1], a[2], a[3]
+    h, wd = x.shape[0], x.shape[1]
+    full = np.zeros(((h - 1) * sh + kh + sh, (wd - 1) * sw + kw + sw, w.shape[2]))
+    for i in range(kh):
+        for j in range(kw):
+            full[i:i + (h - 1) * sh + 1:sh, j:j + (wd - 1) * sw + 1:sw] += x @ w[i, j].T
+    return full[a[4]:a[4] + out_shape[0], a[6]:a[6] + out_shape[1]]
+
+
 def run(m, x, which="output"):
     """Forward pass in float64; which = 'output' or 'logits'."""
     vals = {m.input: np.asarray(x, np.float64).reshape(m.tensors[m.input]["shape"])}
@@ -388,6 +437,18 @@ def run(m, x, which="output"):
             y = resize(x0, out_shape[0], out_shape[1], a[0])
         elif t == 16:
             y = x0[a[0]:a[0] + out_shape[0], a[1]:a[1] + out_shape[1]]
+        elif t == 17:
+            y = _grouped_conv(x0, xs[1], a, out_shape)
+            if len(xs) > 2:
+                y += xs[2]
+        elif t == 18:
+            mean = x0.mean(axis=-1, keepdims=True)
+            var = ((x0 - mean) ** 2).mean(axis=-1, keepdims=True)
+            y = (x0 - mean) / np.sqrt(var + op["fattr"][0]) * xs[1] + xs[2]
+        elif t == 19:
+            y = _conv_transpose(x0, xs[1], a, out_shape)
+            if len(xs) > 2:
+                y += xs[2]
         else:
             raise ValueError(t)
         y = activation(op["act"], op["alpha"], op["max"], y)

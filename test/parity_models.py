@@ -27,6 +27,15 @@ ARCHS = {
     "VGG16": ("VGG16", 224, "caffe", 32),
     "InceptionV3": ("InceptionV3", 299, "tf", 75),
     "EfficientNetB0": ("EfficientNetB0", 224, "raw", 32),
+    # Issue 11: LayerNormalization, LayerScale, depthwise convs saved as grouped Conv2D
+    # (ConvNeXt, which normalizes its own input); Cropping2D (NASNet); CustomScaleLayer
+    # (InceptionResNetV2).
+    "ConvNeXtTiny": ("ConvNeXtTiny", 224, "raw", 32),
+    "NASNetMobile": ("NASNetMobile", 224, "tf", 32),
+    "InceptionResNetV2": ("InceptionResNetV2", 299, "tf", 75),
+    # tf_keras only: grouped convolutions, and RegNetY's SE gate as a TFOpLambda multiply.
+    "RegNetX002": ("RegNetX002", 224, "raw", 32),
+    "RegNetY002": ("RegNetY002", 224, "raw", 32),
 }
 
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68])

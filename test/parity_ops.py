@@ -7,7 +7,13 @@ finite outputs that depend on the input.
 
 Covered: GELU, tanh, hard_sigmoid (Keras 3 relu6(x+3)/6 and Keras 2 clip(0.2x+0.5)), hard_swish,
 the 'leaky_relu' string, the Softmax layer, dilated Conv2D and DepthwiseConv2D,
-GlobalMaxPooling2D and DepthwiseConv2D with depth_multiplier > 1. The first convolution's
+GlobalMaxPooling2D and DepthwiseConv2D with depth_multiplier > 1; and the layers of issue 11:
+grouped Conv2D (general, and groups == channels as depthwise), Cropping2D, UpSampling2D
+(nearest, bilinear), LayerNormalization (on [H, W, C] and on a vector), ConvNeXt's LayerScale
+(folded, and not), InceptionResNetV2's CustomScaleLayer and Conv2DTranspose ('same', 'valid'
+with a kernel smaller than the stride, output_padding), also from Keras 3 legacy .h5 files
+("k3h5"); and `x * gate` of an [H, W, C] tensor by a [1, 1, C] one written as an operator (RegNetY).
+LayerNormalization and LayerScale get random gamma/beta. The first convolution's
 kernel is scaled so its outputs span about ±6: every piece of the piecewise activations
 (both clip ends of hard_sigmoid, the negative side of leaky_relu) is reached.
 
@@ -34,6 +40,7 @@ import numpy as np  # noqa: E402
 
 import npref  # noqa: E402
 import parity_models as P  # noqa: E402
+from morsel_exporter.selftest import app_custom_objects  # noqa: E402
 
 TOL = 1e-5
 N_INPUTS = 12
@@ -106,7 +113,79 @@ def reshape(k, x):
     return k.layers.Reshape((6, 24, 6), name="op")(conv(k, x))
 
 
-# (title, body, Kerases that spell it: "k3" .keras and "k2" tf_keras .h5)
+
+
+def grouped(k, x):
+    x = k.layers.Conv2D(8, 1, name="conv")(x)
+    return k.layers.Conv2D(6, 3, groups=2, strides=2, padding="same", name="op")(x)
+
+
+def grouped_depthwise(k, x):
+    """ConvNeXt's depthwise convolution: groups == input channels, 2 filters per group."""
+    x = k.layers.Conv2D(5, 1, name="conv")(x)
+    return k.layers.Conv2D(10, 3, groups=5, padding="same", activation="relu", name="op")(x)
+
+
+def cropping(k, x):
+    x = k.layers.Conv2D(4, 3, name="conv")(x)
+    return k.layers.Cropping2D(((1, 2), (0, 3)), name="op")(x)
+
+
+def upsampling(interpolation, size):
+    def body(k, x):
+        x = k.layers.Conv2D(4, 3, strides=2, name="conv")(x)
+        return k.layers.UpSampling2D(size, interpolation=interpolation, name="op")(x)
+    return body
+
+
+def layer_norm(k, x):
+    x = k.layers.Conv2D(6, 3, name="conv")(x)
+    return k.layers.LayerNormalization(epsilon=1e-6, name="op")(x)
+
+
+def layer_norm_vector(k, x):
+    x = k.layers.Conv2D(6, 3, name="conv")(x)
+    x = k.layers.GlobalAveragePooling2D(name="gap")(x)
+    return k.layers.LayerNormalization(center=False, name="op")(x)
+
+
+def conv_transpose(kernel, strides, padding, output_padding=None, act=None):
+    def body(k, x):
+        x = k.layers.Conv2D(4, 3, strides=2, name="conv")(x)
+        return k.layers.Conv2DTranspose(3, kernel, strides=strides, padding=padding,
+                                        output_padding=output_padding, activation=act,
+                                        name="op")(x)
+    return body
+
+
+def layer_scale(fold):
+    def body(k, x):
+        LS = app_custom_objects(k.__name__)["LayerScale"]
+        x = k.layers.Conv2D(6, 3, activation=None if fold else "relu", name="conv")(x)
+        return LS(1e-1, 6, name="op")(x)
+    return body
+
+
+def custom_scale(k, x):
+    CS = app_custom_objects(k.__name__)["CustomScaleLayer"]
+    x = k.layers.Conv2D(6, 3, activation="relu", name="conv")(x)
+    r = k.layers.Conv2D(6, 1, name="up")(x)
+    y = CS(0.17, name="op")([x, r])
+    return k.layers.Activation("relu", name="op_relu")(y)
+
+
+def se_gate_product(k, x):
+    """x * gate written as an operator (tf_keras RegNetY's squeeze-and-excitation): a
+    TFOpLambda multiply (tf_keras) or a keras.ops node (Keras 3) of [H,W,C] by [1,1,C]."""
+    x = k.layers.Conv2D(6, 3, name="conv")(x)
+    g = k.layers.GlobalAveragePooling2D(keepdims=True, name="squeeze")(x)
+    g = k.layers.Conv2D(6, 1, activation="sigmoid", name="excite")(g)
+    return x * g
+
+
+ALL = ("k3", "k3h5", "k2")
+
+# (title, body, Kerases that spell it: "k3" .keras, "k3h5" Keras 3 legacy .h5, "k2" tf_keras .h5)
 OPS = [
     ("gelu", conv_act("gelu"), ("k3", "k2")),
     ("tanh", conv_act("tanh"), ("k3", "k2")),
@@ -133,6 +212,21 @@ OPS = [
     ("AveragePooling2D + leaky_relu", then_act(avgpool, "leaky_relu"), ("k3",)),
     ("Reshape + sigmoid", then_act(reshape, "sigmoid"), ("k3",)),
     ("Reshape + leaky_relu", then_act(reshape, "leaky_relu"), ("k3",)),
+    ("grouped Conv2D", grouped, ALL),
+    ("Conv2D groups=channels", grouped_depthwise, ALL),
+    ("Cropping2D", cropping, ALL),
+    ("UpSampling2D nearest", upsampling("nearest", (2, 3)), ALL),
+    ("UpSampling2D bilinear", upsampling("bilinear", 2), ALL),
+    ("LayerNormalization", layer_norm, ALL),
+    ("LayerNormalization [C]", layer_norm_vector, ALL),
+    ("LayerScale folded", layer_scale(True), ALL),
+    ("LayerScale after relu", layer_scale(False), ("k3", "k2")),
+    ("CustomScaleLayer", custom_scale, ALL),
+    ("Conv2DTranspose same s2", conv_transpose(3, 2, "same", act="relu"), ALL),
+    ("Conv2DTranspose valid k2 s3", conv_transpose(2, 3, "valid"), ALL),
+    ("Conv2DTranspose outpad", conv_transpose((3, 4), (2, 3), "same", (1, 2)), ALL),
+    ("Conv2DTranspose valid outpad", conv_transpose(3, 2, "valid", 1), ALL),
+    ("x * SE gate operator", se_gate_product, ("k3", "k2")),
 ]
 
 ISAS = ("scalar", "avx2", "avx512", "neon")
@@ -195,6 +289,10 @@ def build(k, body, rng):
     out = k.layers.Dense(5, activation="softmax", name="head")(x)
     m = k.Model(i, out)
     P.randomize(m, k, rng)
+    for layer in P.leaves(m):
+        if type(layer).__name__ in ("LayerNormalization", "LayerScale"):
+            layer.set_weights([rng.uniform(lo, hi, tuple(v.shape)).astype(np.float32)
+                               for v, (lo, hi) in zip(layer.weights, [(0.5, 1.5), (-0.5, 0.5)])])
     first = next(layer for layer in m.layers if layer.get_weights())
     w = first.get_weights()
     first.set_weights([w[0] * np.float32(3.0)] + w[1:])
@@ -216,24 +314,25 @@ def main():
         print(f"FAIL: keras and tf_keras are required ({e})")
         return 1
     _, engine = P.open_engine()
-    kerases = {"k3": (keras, ".keras"), "k2": (tf_keras, ".h5")}
+    kerases = {"k3": (keras, ".keras"), "k3h5": (keras, ".h5"), "k2": (tf_keras, ".h5")}
     rng = np.random.default_rng(4242)
     xs = rng.uniform(-2, 2, (N_INPUTS,) + SHAPE).astype(np.float32)
     tmp = tempfile.mkdtemp(prefix="morsel_parity_ops_")
     have = cpu_isas()
     print(f"kernel sets on this CPU: {', '.join(i for i in ISAS if i in have)}")
-    print(f"{'op':<30} {'Keras':<9} {'max|Δp|':>9} {'logit rel':>9} {'top-1':>6}  "
+    print(f"{'op':<29} {'Keras':<15} {'max|Δp|':>9} {'logit rel':>9} {'top-1':>6}  "
           f"{'top-1s':>6} verdict  per kernel set vs the file in float64")
     for title, body, which in OPS:
         for key in which:
             k, ext = kerases[key]
-            what = f"{title} ({k.__name__})"
+            what = f"{title} ({k.__name__}{ext})"
             try:
                 m = build(k, body, rng)
                 P.calibrate(m, k, xs)
                 src = os.path.join(tmp, f"{title}_{key}{ext}".replace(" ", "_").replace("'", ""))
                 m.save(src)
-                ref = k.models.load_model(src, compile=False)
+                ref = k.models.load_model(src, compile=False,
+                                          custom_objects=app_custom_objects(k.__name__))
                 out = src + ".morsel"
                 export(src, out)
                 parsed = npref.read(out)
@@ -246,7 +345,7 @@ def main():
                     a.add(mp[i], ml[i] if has_logits else None, rp[i], rl[i])
                 ok = a.ok(TOL) and has_logits
                 isas = per_isa(engine, out, parsed, xs, what, have) if has_logits else "-"
-                print(f"{title:<30} {k.__name__:<9} {a.dprob:9.1e} {a.rel:9.1e} "
+                print(f"{title:<29} {k.__name__ + ext:<15} {a.dprob:9.1e} {a.rel:9.1e} "
                       f"{a.top1:>3}/{a.n:<2}  {a.spread[0]:>6} {'ok' if ok else 'FAIL':<7}  "
                       f"{isas}", flush=True)
                 check(ok, what, "; ".join(a.problems() + ([] if has_logits else ["no logits"])))

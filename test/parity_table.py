@@ -49,9 +49,11 @@ ms = `morsel bench --threads 1 --runs 5` median; Keras ms = one model(x) call in
 self-test (rows where that is done). Pass: max|Δp| <= 1e-5, logit rel <= 1e-5, 20/20 top-1,
 informative outputs.
 
-    python test/parity_table.py [--only REGEX] [--quick] [--keep DIR]
+    python test/parity_table.py [--only REGEX] [--quick] [--more] [--keep DIR]
 
---quick skips the default-size rows (development). ctest runs the full table. Needs MORSEL_BIN
+--quick skips the default-size rows (development); --more adds ConvNeXtTiny, NASNetMobile,
+InceptionResNetV2 and tf_keras's RegNetX002 / RegNetY002 at small inputs (minutes each, so not
+in the ctest run). ctest runs the full table. Needs MORSEL_BIN
 (the CLI) and MORSEL_LIB (libmorsel.so; default: next to MORSEL_BIN), keras, tf_keras, and the
 nsfwjs TF.js directory that weights/get_default_model.sh unpacks into .deps/ (setup.sh runs it).
 """
@@ -74,6 +76,7 @@ import numpy as np  # noqa: E402
 
 import npref  # noqa: E402
 import parity_models as P  # noqa: E402
+from morsel_exporter.selftest import app_custom_objects  # noqa: E402
 
 TOL = 1e-5
 N_INPUTS = 20
@@ -97,6 +100,21 @@ class Case:
 def arch(title, name, size, head_kind, n_classes, formats=K3F, alpha=None, nested=True):
     return Case(title, size, formats, None, P.ARCHS[name][2], arch=name, alpha=alpha,
                 head_kind=head_kind, n_classes=n_classes, nested=nested)
+
+
+def more_cases():
+    """The keras.applications models of issue 11 at small inputs, opt-in (--more): each takes
+    minutes over its three formats, too much for every CI run. ConvNeXt has no '.h5 K3' row:
+    Keras 3.15 cannot reload its own legacy .h5 of it (functional_from_config: "TypeError: too
+    many positional arguments"), so there is no reference to compare with."""
+    return [
+        arch("ConvNeXtTiny", "ConvNeXtTiny", 32, "gap_dense_bn", 11,
+             formats=[".keras", ".h5 K2"]),
+        arch("NASNetMobile", "NASNetMobile", 32, "gap_dense_bn", 11),
+        arch("InceptionResNetV2", "InceptionResNetV2", 75, "spatial_stack", 11, nested=False),
+        arch("RegNetX002 (tf_keras)", "RegNetX002", 32, "gap_dense_bn", 11, [".h5 K2"]),
+        arch("RegNetY002 (tf_keras)", "RegNetY002", 32, "gap_dense_bn", 11, [".h5 K2"]),
+    ]
 
 
 def cases(quick):
@@ -337,7 +355,8 @@ class Runner:
             m = models["k3" if k is keras else "k2"]
             src = base + {".keras": ".keras", ".h5 K3": "_k3.h5", ".h5 K2": "_k2.h5"}[fmt]
             m.save(src)
-            ref = k.models.load_model(src, compile=False)
+            ref = k.models.load_model(src, compile=False,
+                                      custom_objects=app_custom_objects(k.__name__))
             for layer in P.leaves(ref):
                 if type(layer).__name__ == "Normalization" and hasattr(layer, "finalize_state"):
                     layer.finalize_state()
@@ -514,6 +533,9 @@ def main():
     ap.add_argument("--only", help="run only the cases whose title matches this regex")
     ap.add_argument("--quick", action="store_true", help="skip the default-size rows")
     ap.add_argument("--keep", help="keep the saved models and .morsel files in this directory")
+    ap.add_argument("--more", action="store_true",
+                    help="add the heavy rows of issue 11 (ConvNeXtTiny, NASNetMobile, "
+                         "InceptionResNetV2 at small inputs); not in the default run")
     args = ap.parse_args()
     t_start = time.time()
     try:
@@ -534,7 +556,8 @@ def main():
         tmp = tempfile.mkdtemp(prefix="morsel_parity_table_")
     runner = Runner(tmp, engine, binary)
     rng = np.random.default_rng(20240611)
-    todo = [c for c in cases(args.quick) if not args.only or re.search(args.only, c.title)]
+    every = cases(args.quick) + (more_cases() if args.more else [])
+    todo = [c for c in every if not args.only or re.search(args.only, c.title)]
     rows = []
     print(f"parity table: {len(todo)} cases, {N_INPUTS} random inputs each, tolerance {TOL:g}\n")
     for case in todo:

@@ -133,6 +133,42 @@ static uint8_t *shared_kernel(size_t *n, uint32_t n_ops, uint32_t c)
     return craft_finish(&cr, n);
 }
 
+/* input [6, 6, 3] -> one op of format 1.2: GROUPED_CONV2D 3x3 valid, kernel
+ * [3,3,3/groups,6]; CONV2D_TRANSPOSE 2x2 stride 3, kernel [2,2,4,3], output (6-1)*3 + 2 - the
+ * bottom/right crops; LAYER_NORM with gamma/beta [3] and this epsilon. */
+static uint8_t *new_op(size_t *n, uint32_t type, int32_t groups_or_crop, float eps)
+{
+    craft c;
+    craft_init(&c);
+    uint32_t x = craft_tensor(&c, 0, 3, 6, 6, 3, 1), y;
+    craft_op o = {.type = type, .max = INFINITY, .in = {x}};
+    if (type == MF_OP_GROUPED_CONV2D) {
+        int32_t g = groups_or_crop;
+        uint32_t cig = g > 0 && 3 % g == 0 ? 3u / (uint32_t)g : 1u;
+        o.in[1] = craft_tensor(&c, 1, 4, 3, 3, cig, 6);
+        y = craft_tensor(&c, 0, 3, 4, 4, 6, 1);
+        o.n_in = 2;
+        memcpy(o.iattr, (int32_t[12]){3, 3, 1, 1, 0, 0, 0, 0, 1, 1, g}, sizeof o.iattr);
+    } else if (type == MF_OP_CONV2D_TRANSPOSE) {
+        int32_t side = 5 * 3 + 2 - groups_or_crop;
+        o.in[1] = craft_tensor(&c, 1, 4, 2, 2, 4, 3);
+        y = craft_tensor(&c, 0, 3, (uint32_t)side, (uint32_t)side, 4, 1);
+        o.n_in = 2;
+        memcpy(o.iattr, (int32_t[12]){2, 2, 3, 3, 0, groups_or_crop, 0, groups_or_crop},
+               sizeof o.iattr);
+    } else {
+        o.in[1] = craft_tensor(&c, 1, 1, 3, 1, 1, 1);
+        o.in[2] = craft_tensor(&c, 1, 1, 3, 1, 1, 1);
+        y = craft_tensor(&c, 0, 3, 6, 6, 3, 1);
+        o.n_in = 3;
+        o.fattr[0] = eps;
+    }
+    o.out = y;
+    craft_add_op(&c, &o);
+    craft_model(&c, x, y, MF_NO_TENSOR);
+    return craft_finish(&c, n);
+}
+
 int main(void)
 {
     size_t n = 0;
@@ -180,6 +216,26 @@ int main(void)
     b = tiny_with(&n, 0.0f, 0, 1e-3f, 0);
     expect("control: the same file untwisted", b, n, NULL,
            MORSEL_OK, "", 100);
+    /* Format 1.2 ops (issue 11): hostile attributes, each next to its valid control. */
+    b = new_op(&n, MF_OP_GROUPED_CONV2D, 2, 0.0f);
+    expect("grouped conv, 2 groups of 3 channels", b, n, NULL, MORSEL_ERR_FORMAT,
+           "groups must divide", 100);
+    b = new_op(&n, MF_OP_GROUPED_CONV2D, 0, 0.0f);
+    expect("grouped conv, 0 groups", b, n, NULL, MORSEL_ERR_FORMAT, "groups must divide", 100);
+    b = new_op(&n, MF_OP_GROUPED_CONV2D, 3, 0.0f);
+    expect("control: grouped conv, 3 groups", b, n, NULL, MORSEL_OK, "", 100);
+    b = new_op(&n, MF_OP_CONV2D_TRANSPOSE, -3, 0.0f);
+    expect("transposed conv, crop -stride", b, n, NULL, MORSEL_ERR_FORMAT,
+           "cropping out of range", 100);
+    b = new_op(&n, MF_OP_CONV2D_TRANSPOSE, 2, 0.0f);
+    expect("transposed conv, crop = kernel", b, n, NULL, MORSEL_ERR_FORMAT,
+           "cropping out of range", 100);
+    b = new_op(&n, MF_OP_CONV2D_TRANSPOSE, -2, 0.0f);
+    expect("control: transposed conv, crop 1 - stride", b, n, NULL, MORSEL_OK, "", 100);
+    b = new_op(&n, MF_OP_LAYER_NORM, 0, -1.0f);
+    expect("layer norm, epsilon -1", b, n, NULL, MORSEL_ERR_FORMAT, "epsilon must be >= 0", 100);
+    b = new_op(&n, MF_OP_LAYER_NORM, 0, 1e-3f);
+    expect("control: layer norm, epsilon 1e-3", b, n, NULL, MORSEL_OK, "", 100);
     long rss = peak_rss_mb();
     int rss_ok = rss < 256;
     printf("%s peak RSS %ld MB (bound 256 MB)\n", rss_ok ? "ok  " : "FAIL", rss);

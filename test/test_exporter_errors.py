@@ -27,7 +27,7 @@ def export(path, *extra):
     return r, out
 
 
-def expect_error(title, path, must_contain, *extra):
+def expect_error(title, path, must_contain, *extra, must_not=(), check=None):
     r, out = export(path, *extra)
     msg = r.stderr.strip()
     problems = []
@@ -40,6 +40,11 @@ def expect_error(title, path, must_contain, *extra):
     for s in must_contain:
         if s.lower() not in msg.lower():
             problems.append(f"message lacks {s!r}")
+    for s in must_not:
+        if s.lower() in msg.lower():
+            problems.append(f"message has {s!r}")
+    if check is not None:
+        problems += check(msg)
     status = "ok" if not problems else "FAIL: " + "; ".join(problems)
     print(f"[{status}] {title}\n    exit {r.returncode}: {msg.splitlines()[0] if msg else '(no message)'}")
     if problems:
@@ -70,6 +75,53 @@ def main():
         expect_error(f"Lambda layer ({ext})", p,
                      ["'my_scaler'", "class Lambda", "rebuild", "Rescaling"] + supported_sample)
 
+    # Every blocking layer named, with its reason; the supported list once, last, by kind.
+    i = keras.Input((16, 16, 3))
+    x = L.Lambda(lambda t: t / 255.0, name="first_lambda")(i)
+    x = L.Conv2D(4, 3)(x)
+    x = L.Lambda(lambda t: t * 2.0, name="second_lambda")(x)
+    m = keras.Model(i, L.GlobalAveragePooling2D()(x))
+    p = os.path.join(tmp, "two_lambdas.keras")
+    m.save(p)
+
+    def once_last(msg):
+        lines = msg.splitlines()
+        at = [n for n, l in enumerate(lines) if l.startswith("supported layer classes:")]
+        if len(at) != 1:
+            return [f"'supported layer classes:' appears {len(at)} times"]
+        rest = lines[at[0] + 1:]
+        if not rest or not all(l.startswith("  ") and ": " in l for l in rest):
+            return ["the supported list is not last, or not grouped as '  kind: classes'"]
+        return []
+    expect_error("two Lambda layers", p, ["'first_lambda' (class Lambda)",
+                                          "'second_lambda' (class Lambda)",
+                                          "convolution and dense: ", "pooling: "],
+                 check=once_last)
+
+    # The --submodel hint: given for a base network wrapped by a head with a blocking layer,
+    # not when the blocking layer sits inside the nested model.
+    bi = keras.Input((16, 16, 3))
+    bx = L.Conv2D(4, 3)(bi)
+    bx = L.Conv2D(4, 3)(bx)
+    base = keras.Model(bi, L.GlobalAveragePooling2D()(bx), name="base_net")
+    i = keras.Input((16, 16, 3))
+    x = L.Lambda(lambda t: t * 2.0, name="head_lambda")(base(i))
+    m = keras.Model(i, L.Dense(2)(x))
+    p = os.path.join(tmp, "wrapped.keras")
+    m.save(p)
+    expect_error("Lambda in the head of a wrapped base", p,
+                 ["'head_lambda'", "--submodel", "'base_net'"], check=once_last)
+    bi = keras.Input((16, 16, 3))
+    bx = L.Lambda(lambda t: t * 2.0, name="inner_lambda")(bi)
+    inner = keras.Model(bi, L.Conv2D(4, 3)(bx), name="stem")
+    i = keras.Input((16, 16, 3))
+    x = L.Conv2D(4, 3)(inner(i))
+    m = keras.Model(i, L.Dense(2)(L.GlobalAveragePooling2D()(x)))
+    p = os.path.join(tmp, "inner_block.keras")
+    m.save(p)
+    expect_error("Lambda inside a nested block", p, ["'inner_lambda'"],
+                 must_not=["--submodel"], check=once_last)
+
     # 2. Unsupported classes: LSTM and Conv3D.
     i = keras.Input((8, 8, 3))
     x = L.Reshape((8, 24))(i)
@@ -96,6 +148,22 @@ def main():
     p = os.path.join(tmp, "relu_threshold.keras")
     m.save(p)
     expect_error("ReLU with threshold", p, ["'thresh_relu'", "class ReLU", "threshold"])
+
+    # Options of the issue 11 layers that stay refused, each with its reason.
+    for title, layer, needle in [
+            ("LayerNormalization rms_scaling", L.LayerNormalization(rms_scaling=True, name="ln"),
+             "rms_scaling"),
+            ("LayerNormalization over H", L.LayerNormalization(axis=1, name="ln"), "axis"),
+            ("UpSampling2D bicubic", L.UpSampling2D(interpolation="bicubic", name="up"),
+             "interpolation 'bicubic'"),
+            ("Conv2DTranspose dilated", L.Conv2DTranspose(2, 3, dilation_rate=2, name="tc"),
+             "dilation_rate")]:
+        i = keras.Input((8, 8, 3))
+        x = layer(L.Conv2D(4, 3)(i))
+        m = keras.Model(i, L.GlobalAveragePooling2D()(x))
+        p = os.path.join(tmp, title.replace(" ", "_") + ".keras")
+        m.save(p)
+        expect_error(title, p, [f"'{layer.name}'", f"class {type(layer).__name__}", needle])
 
     # 4. Broken containers.
     i = keras.Input((8, 8, 3))

@@ -39,6 +39,9 @@ enum mf_op_type {
     MF_OP_GLOBAL_MAX_POOL = 14,
     MF_OP_RESIZE = 15, /* format 1.1 */
     MF_OP_CROP = 16,   /* format 1.1 */
+    MF_OP_GROUPED_CONV2D = 17,   /* format 1.2 */
+    MF_OP_LAYER_NORM = 18,       /* format 1.2 */
+    MF_OP_CONV2D_TRANSPOSE = 19, /* format 1.2 */
     MF_OP_COUNT_
 };
 

@@ -24,6 +24,21 @@ morsel_status mf_check_out(const mf_op *op, const mf_tensor *y, uint32_t rank,
     return MORSEL_OK;
 }
 
+static int is_vec(const mf_tensor *t, uint32_t n)
+{
+    return t->is_const && t->rank == 1 && t->dims[0] == n;
+}
+
+morsel_status mf_check_channel_op(morsel_model *m, mf_op *op, const char *expects,
+                                  morsel_error *err)
+{
+    const mf_tensor *x = mf_in(m, op, 0);
+    uint32_t c = x->dims[x->rank - 1];
+    if (op->n_in != 3 || !is_vec(mf_in(m, op, 1), c) || !is_vec(mf_in(m, op, 2), c))
+        return mf_op_fail(err, op, expects);
+    return mf_check_out(op, &m->tensors[op->out], x->rank, x->dims, err);
+}
+
 /* iattr of CONV2D, DEPTHWISE_CONV2D, AVG_POOL and MAX_POOL (weights/FORMAT.md). */
 enum { A_KH, A_KW, A_SH, A_SW, A_PAD_T, A_PAD_B, A_PAD_L, A_PAD_R, A_DIL_H, A_DIL_W };
 

@@ -4,18 +4,9 @@
 
 #include "ops.h"
 
-static int is_vec(const mf_tensor *t, uint32_t n)
-{
-    return t->is_const && t->rank == 1 && t->dims[0] == n;
-}
-
 static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
 {
-    const mf_tensor *x = mf_in(m, op, 0);
-    uint32_t c = x->dims[x->rank - 1];
-    if (op->n_in != 3 || !is_vec(mf_in(m, op, 1), c) || !is_vec(mf_in(m, op, 2), c))
-        return mf_op_fail(err, op, "expects x, scale [C], shift [C]");
-    return mf_check_out(op, &m->tensors[op->out], x->rank, x->dims, err);
+    return mf_check_channel_op(m, op, "expects x, scale [C], shift [C]", err);
 }
 
 static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k,

@@ -9,20 +9,27 @@
 
 #define MAX_DIM (1u << 24)
 
-/* Shared with DEPTHWISE_CONV2D: the kernel must match the window and the input channels. */
+/* Shared with DEPTHWISE_CONV2D and GROUPED_CONV2D: the kernel must match the window and the
+ * input channels (per group). */
 morsel_status mf_check_conv(morsel_model *m, mf_op *op, morsel_error *err);
 
 morsel_status mf_check_conv(morsel_model *m, mf_op *op, morsel_error *err)
 {
     const mf_tensor *x = mf_in(m, op, 0), *w = mf_in(m, op, 1);
     int depthwise = op->type == MF_OP_DEPTHWISE_CONV2D;
+    /* GROUPED_CONV2D: W [KH,KW,Cin/G,Cout], G in iattr 10; the others have one group. */
+    int32_t groups = op->type == MF_OP_GROUPED_CONV2D ? op->iattr[10] : 1;
     if (op->n_in < 2 || op->n_in > 3 || !w->is_const || w->rank != 4)
         return mf_op_fail(err, op, "expects x, a 4-D kernel and an optional bias");
     morsel_status s = mf_window(op, x, 0, &op->win, err);
     if (s)
         return s;
+    if (groups < 1 || (uint32_t)groups > x->dims[2] || x->dims[2] % (uint32_t)groups != 0 ||
+        w->dims[3] % (uint32_t)groups != 0)
+        return mf_op_fail(err, op, "groups must divide the input and output channels");
+    uint32_t cin_g = x->dims[2] / (uint32_t)groups;
     if (w->dims[0] != (uint32_t)op->win.kh || w->dims[1] != (uint32_t)op->win.kw ||
-        w->dims[2] != x->dims[2])
+        w->dims[2] != cin_g)
         return mf_op_fail(err, op, "kernel shape does not match the attributes or input channels");
     uint64_t cout = depthwise ? (uint64_t)w->dims[2] * w->dims[3] : w->dims[3];
     if (cout > MAX_DIM)
@@ -34,7 +41,7 @@ morsel_status mf_check_conv(morsel_model *m, mf_op *op, morsel_error *err)
     }
     op->win.out_c = (int)cout;
     op->macs = (uint64_t)op->win.out_h * (uint64_t)op->win.out_w * cout *
-               (uint64_t)op->win.kh * (uint64_t)op->win.kw * (depthwise ? 1u : x->dims[2]);
+               (uint64_t)op->win.kh * (uint64_t)op->win.kw * (depthwise ? 1u : cin_g);
     uint32_t dims[3] = {(uint32_t)op->win.out_h, (uint32_t)op->win.out_w, (uint32_t)cout};
     return mf_check_out(op, &m->tensors[op->out], 3, dims, err);
 }

@@ -57,7 +57,8 @@ void mf_fold_pads(morsel_model *m)
             mf_op *c = &m->ops[k];
             if (c->in[0] != p->out)
                 continue;
-            if (c->type == MF_OP_CONV2D || c->type == MF_OP_DEPTHWISE_CONV2D) {
+            if (c->type == MF_OP_CONV2D || c->type == MF_OP_DEPTHWISE_CONV2D ||
+                c->type == MF_OP_GROUPED_CONV2D) {
                 const mf_tensor *x = &m->tensors[p->in[0]];
                 c->in[0] = p->in[0];
                 c->win.in_h = (int)x->dims[0];

@@ -82,6 +82,11 @@ void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const 
 morsel_status mf_pack_gemm(mf_op *op, const mf_isa_kernels *k, int K, int N, const float *w,
                            morsel_error *err);
 
+/* AFFINE and LAYER_NORM: x [..., C] and two constant vectors [C]; y has x's shape. `expects`
+ * is the message when the inputs are wrong. */
+morsel_status mf_check_channel_op(morsel_model *m, mf_op *op, const char *expects,
+                                  morsel_error *err);
+
 /* Windows shared by conv, depthwise and pooling (TF's output-size rule, explicit pads). */
 morsel_status mf_window(const mf_op *op, const mf_tensor *x, int is_pool, mk_window *g,
                         morsel_error *err);

@@ -1,6 +1,7 @@
 """Keras activations -> Morsel activation codes (FORMAT.md "Activation codes")."""
 
 from . import ir
+from .common import weight
 from .errors import UnsupportedLayer
 
 
@@ -62,6 +63,16 @@ def emit_with_activation(b, type_, layer, inputs, out_shape, act, iattr=None, fa
                    out_name=f"{layer.name}/logits")
         return b.emit(ir.ACTIVATION, layer, [y], out_shape, ir.Act(ir.SOFTMAX))
     return b.emit(type_, layer, inputs, out_shape, act, iattr, fattr)
+
+
+def emit_biased(b, type_, layer, ins, out_shape, iattr=None):
+    """A conv / dense style op: its inputs plus the layer's bias [Cout] when use_bias, with the
+    layer's activation."""
+    cfg = layer.cfg
+    if cfg.get("use_bias", True):
+        ins = ins + [b.const(layer, "bias", weight(layer, "bias", (out_shape[-1],)))]
+    act = activation_spec(layer, cfg.get("activation"), b.keras3)
+    return emit_with_activation(b, type_, layer, ins, out_shape, act, iattr)
 
 
 def hard_silu(b, layer, x):

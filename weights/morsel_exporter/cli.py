@@ -129,6 +129,23 @@ def _warn(msg):
     print(f"warning: {msg}", file=sys.stderr)
 
 
+def _wrapped_classifiers(top, blocking):
+    """Nested models worth exporting alone: none of the blocking layers inside, and at least
+    half of the model's leaf layers (a base network wrapped by a head with a custom layer, not
+    one of the small internal blocks ConvNeXt or EfficientNet keep as nested Sequentials)."""
+    if not blocking:
+        return []
+    total = len(top.leaves())
+    out = []
+    for m in top.walk():
+        if m is top or not m.is_model:
+            continue
+        inside = {id(l) for l in m.walk()}
+        if not any(id(l) in inside for l in blocking) and 2 * len(m.leaves()) >= total:
+            out.append(m.name)
+    return out
+
+
 def export(args, log=print, warn=_warn):
     src = containers.read(args.input)
     tree = graph.parse_tree(src.model_config)
@@ -144,10 +161,10 @@ def export(args, log=print, warn=_warn):
     try:
         layers.check_supported(sub)
     except layers.UnsupportedLayer as e:
-        nested = [m.name for m in sub.walk() if m.is_model and m is not sub]
-        if nested and sub is tree:
-            e.args = (e.args[0] + f"\n(this model wraps nested model(s) {nested}; "
-                      "--submodel NAME exports one of them on its own)",)
+        wrapped = _wrapped_classifiers(sub, getattr(e, "layers", []))
+        if wrapped and sub is tree:
+            e.note(f"(the blocking layers lie outside the nested model(s) {wrapped}, which hold "
+                   "most of this model's layers; --submodel NAME exports one on its own)")
         raise
     weights.assign(tree, src)
     size = None
@@ -227,8 +244,8 @@ def export(args, log=print, warn=_warn):
     kinds = {0: "softmax probabilities", 1: "independent sigmoids", 2: "raw scores"}
     log(f"read {src.format} ({source_name}, Keras {src.keras_version or '?'}): "
         f"{sum(1 for l in sub.walk() if not l.is_model)} layers")
-    log(f"graph: {len(g.ops)} ops ({n_ops_before} before folding {n_bn} BatchNormalization and "
-        f"fusing {n_act} activations), {n_params:,} parameters; input {list(g.input.shape)}, "
+    log(f"graph: {len(g.ops)} ops ({n_ops_before} before folding {n_bn} BatchNormalization / "
+        f"scale layers and fusing {n_act} activations), {n_params:,} parameters; input {list(g.input.shape)}, "
         f"output {list(g.output.shape)} ({kinds[g.output_kind]}"
         f"{', logits kept' if g.logits is not None else ''})")
     for note in g.notes:

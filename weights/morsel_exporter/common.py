@@ -2,7 +2,9 @@
 hints that go with a refusal and the checks and window arithmetic of 2-D layers. Imports nothing
 of the exporter but errors.py, so the translator modules need not import each other."""
 
-from .errors import UnsupportedLayer
+import numpy as np
+
+from .errors import ExportError, UnsupportedLayer
 
 HINTS = {
     "Lambda": "a Lambda layer holds arbitrary Python code that cannot be exported; rebuild the "
@@ -23,12 +25,54 @@ def unsupported(layer, why=""):
     return UnsupportedLayer(layer.name, layer.class_name, why or HINTS.get(layer.class_name, ""))
 
 
+def weight(layer, role, shape=None):
+    """The layer's weight `role` from the file, checked against the shape Keras gives it."""
+    if role not in layer.weights:
+        raise ExportError(f"layer '{layer.name}' ({layer.class_name}): weight '{role}' missing "
+                          "from the file")
+    a = np.asarray(layer.weights[role])
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise ExportError(f"layer '{layer.name}' ({layer.class_name}): weight '{role}' has "
+                          f"shape {list(a.shape)}, expected {list(shape)}")
+    return a
+
+
+def pad_pairs(layer, p, what="padding"):
+    """ZeroPadding2D / Cropping2D amounts: n, (rows, cols) or ((top, bottom), (left, right)),
+    non-negative -> (top, bottom, left, right)."""
+    def pair(v):
+        return isinstance(v, (list, tuple)) and len(v) == 2
+    if isinstance(p, int):
+        t = bo = l = r = p
+    elif pair(p) and all(isinstance(v, int) for v in p):
+        t = bo = p[0]
+        l = r = p[1]
+    elif pair(p) and all(pair(v) and all(isinstance(u, int) for u in v) for v in p):
+        (t, bo), (l, r) = p
+    else:
+        raise unsupported(layer, f"{what} {p!r}")
+    if min(t, bo, l, r) < 0:
+        raise unsupported(layer, f"negative {what} {p!r}")
+    return int(t), int(bo), int(l), int(r)
+
+
 def tuple2(v, what, layer):
     if isinstance(v, (int, float)):
         return int(v), int(v)
     if isinstance(v, (list, tuple)) and len(v) == 2:
         return int(v[0]), int(v[1])
     raise unsupported(layer, f"{what} {v!r} is not a 2-D value")
+
+
+def conv_geometry(layer, x):
+    """A 2-D convolution layer's checks (channels_last, an [H, W, C] input) and its
+    kernel_size, strides and dilation_rate as pairs."""
+    check_channels_last(layer)
+    need_rank3(layer, x)
+    cfg = layer.cfg
+    return (tuple2(cfg["kernel_size"], "kernel_size", layer),
+            tuple2(cfg.get("strides", 1), "strides", layer),
+            tuple2(cfg.get("dilation_rate", 1), "dilation_rate", layer))
 
 
 def check_channels_last(layer):

@@ -5,9 +5,15 @@ import numpy as np
 
 from . import ir
 
-FOLD_INTO = (ir.CONV2D, ir.DEPTHWISE_CONV2D, ir.DENSE)
+FOLD_INTO = (ir.CONV2D, ir.DEPTHWISE_CONV2D, ir.DENSE, ir.GROUPED_CONV2D, ir.CONV2D_TRANSPOSE)
+# AFFINE ops that are a per-channel scale and shift of their input and nothing else: a
+# BatchNormalization, ConvNeXt's LayerScale (x * gamma), InceptionResNetV2's CustomScaleLayer
+# residual scale (r * scale).
+FOLDABLE_AFFINE = ("BatchNormalization", "LayerScale", "CustomScaleLayer",
+                   "Custom>CustomScaleLayer")
 # Ops whose kernels apply a fused activation (kernels/kernels.h takes an mk_activation).
-FUSABLE = (ir.CONV2D, ir.DEPTHWISE_CONV2D, ir.DENSE, ir.AFFINE, ir.ADD, ir.MULTIPLY)
+FUSABLE = (ir.CONV2D, ir.DEPTHWISE_CONV2D, ir.DENSE, ir.AFFINE, ir.ADD, ir.MULTIPLY,
+           ir.GROUPED_CONV2D, ir.CONV2D_TRANSPOSE, ir.LAYER_NORM)
 # Layers whose only job is an activation; their ACTIVATION op may be fused into its producer.
 ACTIVATION_LAYERS = ("Activation", "ReLU", "LeakyReLU", "ELU")
 
@@ -17,15 +23,16 @@ def _protected(g):
 
 
 def fold_batchnorm(g):
-    """AFFINE ops from BatchNormalization right after a conv/depthwise/dense whose output feeds
-    only that BN and has a linear activation: W' = W * s per output channel,
-    b' = b * s + shift (= (b - mean) * s + beta). Depthwise output channel c*M + m."""
+    """AFFINE ops from BatchNormalization (or a LayerScale / CustomScaleLayer scale) right after
+    a conv/depthwise/dense whose output feeds only that op and has a linear activation:
+    W' = W * s per output channel, b' = b * s + shift (= (b - mean) * s + beta). Depthwise
+    output channel c*M + m; a transposed conv's kernel is [KH, KW, Cout, Cin]."""
     n = 0
     while True:
         cons = g.consumers()
         prot = _protected(g)
         for bn in g.ops:
-            if bn.type != ir.AFFINE or bn.class_name != "BatchNormalization":
+            if bn.type != ir.AFFINE or bn.class_name not in FOLDABLE_AFFINE:
                 continue
             x = bn.inputs[0]
             p = x.producer
@@ -37,6 +44,8 @@ def fold_batchnorm(g):
             if p.type == ir.DEPTHWISE_CONV2D:
                 kh, kw, cin, m = w.shape
                 w2 = w * s.reshape(1, 1, cin, m)
+            elif p.type == ir.CONV2D_TRANSPOSE:
+                w2 = w * s.reshape(1, 1, -1, 1)
             else:
                 w2 = w * s  # last axis = output channels (HWIO / [Cin, Cout])
             b = p.inputs[2].data if len(p.inputs) > 2 else np.zeros_like(s)

@@ -24,12 +24,17 @@ CONCAT = 13
 GLOBAL_MAX_POOL = 14
 RESIZE = 15  # format 1.1
 CROP = 16    # format 1.1
+GROUPED_CONV2D = 17    # format 1.2
+LAYER_NORM = 18        # format 1.2
+CONV2D_TRANSPOSE = 19  # format 1.2
 
 OP_NAMES = {
     CONV2D: "conv2d", DEPTHWISE_CONV2D: "depthwise_conv2d", DENSE: "dense", AFFINE: "affine",
     ADD: "add", MULTIPLY: "multiply", GLOBAL_AVG_POOL: "global_avg_pool", AVG_POOL: "avg_pool",
     MAX_POOL: "max_pool", PAD: "pad", RESHAPE: "reshape", ACTIVATION: "activation",
     CONCAT: "concat", GLOBAL_MAX_POOL: "global_max_pool", RESIZE: "resize", CROP: "crop",
+    GROUPED_CONV2D: "grouped_conv2d", LAYER_NORM: "layer_norm",
+    CONV2D_TRANSPOSE: "conv2d_transpose",
 }
 
 # RESIZE methods (iattr 0).

@@ -8,11 +8,14 @@ import math
 
 import numpy as np
 
-from . import common, ir, tfops
-from .activations import activation_spec, emit_with_activation, hard_silu
+from . import common, ir, layers_extra, tfops
+from .activations import activation_spec, emit_biased, hard_silu
 from .common import HINTS  # noqa: F401 (re-exported)
 from .common import check_channels_last as _check_channels_last
+from .common import conv_geometry
 from .common import need_rank3 as _need_rank3
+from .common import pad_pairs
+from .common import weight as _w
 from .common import same_pads, window_attrs  # noqa: F401 (re-exported)
 from .common import tuple2 as _tuple2
 from .errors import ExportError, UnsupportedLayer  # noqa: F401 (re-exported)
@@ -61,6 +64,8 @@ def weight_roles(layer):
         if cfg.get("center", True):
             r.append(("beta", True))
         return r + [("moving_mean", False), ("moving_variance", False)]
+    if c in layers_extra.WEIGHT_ROLES:
+        return layers_extra.WEIGHT_ROLES[c](cfg)
     if c == "Normalization":
         if cfg.get("mean") is not None and cfg.get("variance") is not None:
             return []
@@ -73,71 +78,55 @@ ROLE_ALIASES = {
     ("DepthwiseConv2D", "kernel"): "depthwise_kernel",
     ("Normalization", "adapt_mean"): "mean",
     ("Normalization", "adapt_variance"): "variance",
+    ("LayerScale", "variable"): "gamma",  # Keras 3 ConvNeXt's add_weight has no name
 }
-
-
-def _w(layer, role, shape=None):
-    if role not in layer.weights:
-        raise ExportError(f"layer '{layer.name}' ({layer.class_name}): weight '{role}' missing "
-                          "from the file")
-    a = np.asarray(layer.weights[role])
-    if shape is not None and tuple(a.shape) != tuple(shape):
-        raise ExportError(f"layer '{layer.name}' ({layer.class_name}): weight '{role}' has "
-                          f"shape {list(a.shape)}, expected {list(shape)}")
-    return a
 
 
 # ---- translators -----------------------------------------------------------------------------
 
 def t_conv2d(b, layer, x):
-    _check_channels_last(layer)
-    _need_rank3(layer, x)
+    k, s, d = conv_geometry(layer, x)
     cfg = layer.cfg
-    if int(cfg.get("groups", 1) or 1) != 1:
-        raise _unsupported(layer, f"grouped convolution (groups={cfg['groups']})")
     if cfg.get("lora_rank"):
         raise _unsupported(layer, "LoRA-enabled layer; merge the LoRA weights first")
-    k = _tuple2(cfg["kernel_size"], "kernel_size", layer)
-    s = _tuple2(cfg.get("strides", 1), "strides", layer)
-    d = _tuple2(cfg.get("dilation_rate", 1), "dilation_rate", layer)
     f = int(cfg["filters"])
+    c = x.shape[2]
+    groups = int(cfg.get("groups", 1) or 1)
+    if groups < 1 or c % groups or f % groups:
+        raise _unsupported(layer, f"groups={groups} does not divide {c} input channels and "
+                                  f"{f} filters")
     iattr, oh, ow = window_attrs(layer, x, k, s, cfg.get("padding", "valid"), d)
-    w = b.const(layer, "kernel", _w(layer, "kernel", (k[0], k[1], x.shape[2], f)))
-    ins = [x, w]
-    if cfg.get("use_bias", True):
-        ins.append(b.const(layer, "bias", _w(layer, "bias", (f,))))
-    act = activation_spec(layer, cfg.get("activation"), b.keras3)
-    return [emit_with_activation(b, ir.CONV2D, layer, ins, (oh, ow, f), act, iattr)]
+    kernel = _w(layer, "kernel", (k[0], k[1], c // groups, f))
+    type_ = ir.CONV2D
+    if groups == c and groups > 1:
+        # One input channel per group (ConvNeXt saves its depthwise convs this way): output
+        # channel o reads input channel o // (f/c) through kernel[..., 0, o], which is the
+        # depthwise kernel [KH, KW, C, f/c] with the same bytes (its channel c*M + m).
+        w = b.const(layer, "kernel", kernel, (k[0], k[1], c, f // c))
+        type_ = ir.DEPTHWISE_CONV2D
+    else:
+        w = b.const(layer, "kernel", kernel)
+        if groups > 1:
+            type_ = ir.GROUPED_CONV2D
+            iattr[10] = groups
+    return [emit_biased(b, type_, layer, [x, w], (oh, ow, f), iattr)]
 
 
 def t_depthwise(b, layer, x):
-    _check_channels_last(layer)
-    _need_rank3(layer, x)
+    k, s, d = conv_geometry(layer, x)
     cfg = layer.cfg
-    k = _tuple2(cfg["kernel_size"], "kernel_size", layer)
-    s = _tuple2(cfg.get("strides", 1), "strides", layer)
-    d = _tuple2(cfg.get("dilation_rate", 1), "dilation_rate", layer)
     m = int(cfg.get("depth_multiplier", 1))
     c = x.shape[2]
     iattr, oh, ow = window_attrs(layer, x, k, s, cfg.get("padding", "valid"), d)
     w = b.const(layer, "depthwise_kernel", _w(layer, "depthwise_kernel", (k[0], k[1], c, m)))
-    ins = [x, w]
-    if cfg.get("use_bias", True):
-        ins.append(b.const(layer, "bias", _w(layer, "bias", (c * m,))))
-    act = activation_spec(layer, cfg.get("activation"), b.keras3)
-    return [emit_with_activation(b, ir.DEPTHWISE_CONV2D, layer, ins, (oh, ow, c * m), act,
-                                 iattr)]
+    return [emit_biased(b, ir.DEPTHWISE_CONV2D, layer, [x, w], (oh, ow, c * m), iattr)]
 
 
 def t_separable(b, layer, x):
     """SeparableConv2D = DepthwiseConv2D (strides, dilation, padding, no bias) then a 1x1
     Conv2D carrying the bias and the activation."""
-    _check_channels_last(layer)
-    _need_rank3(layer, x)
+    k, s, d = conv_geometry(layer, x)
     cfg = layer.cfg
-    k = _tuple2(cfg["kernel_size"], "kernel_size", layer)
-    s = _tuple2(cfg.get("strides", 1), "strides", layer)
-    d = _tuple2(cfg.get("dilation_rate", 1), "dilation_rate", layer)
     m = int(cfg.get("depth_multiplier", 1))
     f = int(cfg["filters"])
     c = x.shape[2]
@@ -146,12 +135,8 @@ def t_separable(b, layer, x):
     mid = b.emit(ir.DEPTHWISE_CONV2D, layer, [x, dw], (oh, ow, c * m), None, iattr,
                  out_name=f"{layer.name}/depthwise")
     pw = b.const(layer, "pointwise_kernel", _w(layer, "pointwise_kernel", (1, 1, c * m, f)))
-    ins = [mid, pw]
-    if cfg.get("use_bias", True):
-        ins.append(b.const(layer, "bias", _w(layer, "bias", (f,))))
-    act = activation_spec(layer, cfg.get("activation"), b.keras3)
     pattr = [1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0]
-    return [emit_with_activation(b, ir.CONV2D, layer, ins, (oh, ow, f), act, pattr)]
+    return [emit_biased(b, ir.CONV2D, layer, [mid, pw], (oh, ow, f), pattr)]
 
 
 def t_dense(b, layer, x):
@@ -160,11 +145,8 @@ def t_dense(b, layer, x):
         raise _unsupported(layer, "LoRA-enabled layer; merge the LoRA weights first")
     units = int(cfg["units"])
     cin = x.shape[-1]
-    ins = [x, b.const(layer, "kernel", _w(layer, "kernel", (cin, units)))]
-    if cfg.get("use_bias", True):
-        ins.append(b.const(layer, "bias", _w(layer, "bias", (units,))))
-    act = activation_spec(layer, cfg.get("activation"), b.keras3)
-    return [emit_with_activation(b, ir.DENSE, layer, ins, x.shape[:-1] + (units,), act)]
+    w = b.const(layer, "kernel", _w(layer, "kernel", (cin, units)))
+    return [emit_biased(b, ir.DENSE, layer, [x, w], x.shape[:-1] + (units,))]
 
 
 def _last_axis_only(layer, axis, rank):
@@ -365,18 +347,7 @@ def t_maxpool(b, layer, x):
 def t_zeropad(b, layer, x):
     _check_channels_last(layer)
     _need_rank3(layer, x)
-    p = layer.cfg.get("padding", 1)
-    if isinstance(p, int):
-        t = bo = l = r = p
-    elif len(p) == 2 and all(isinstance(v, int) for v in p):
-        t = bo = p[0]
-        l = r = p[1]
-    elif len(p) == 2:
-        (t, bo), (l, r) = p
-    else:
-        raise _unsupported(layer, f"padding {p!r}")
-    if min(t, bo, l, r) < 0:
-        raise _unsupported(layer, f"negative padding {p!r}")
+    t, bo, l, r = pad_pairs(layer, layer.cfg.get("padding", 1))
     if t == bo == l == r == 0:
         return [x]
     out = (x.shape[0] + t + bo, x.shape[1] + l + r, x.shape[2])
@@ -431,43 +402,69 @@ TRANSLATORS = {
     "Flatten": t_flatten, "Reshape": t_reshape,
     "Resizing": t_resizing, "CenterCrop": t_center_crop, "RandomCrop": t_random_crop,
 }
+TRANSLATORS.update(layers_extra.TRANSLATORS)
 for _c in IDENTITY_CLASSES:
     TRANSLATORS[_c] = t_identity
 
-MULTI_INPUT = (t_add, t_multiply, t_concatenate, t_identity)
+MULTI_INPUT = (t_add, t_multiply, t_concatenate, t_identity) + layers_extra.MULTI_INPUT
 STRUCTURAL = ("InputLayer", "Sequential", "Functional", "Model")
 
 
+# The supported classes by kind, for the refusal message; a class not listed is "other".
+KINDS = {
+    "convolution and dense": ("Conv2D", "Conv2DTranspose", "Convolution2DTranspose",
+                              "DepthwiseConv2D", "SeparableConv2D", "Dense"),
+    "normalization and scaling": ("BatchNormalization", "LayerNormalization", "Normalization",
+                                  "Rescaling", "LayerScale", "CustomScaleLayer",
+                                  "Custom>CustomScaleLayer"),
+    "activation": ("Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"),
+    "merge": ("Add", "Multiply", "Concatenate"),
+    "pooling": ("GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPooling2D",
+                "GlobalMaxPool2D", "AveragePooling2D", "AvgPool2D", "MaxPooling2D", "MaxPool2D"),
+    "shape, padding and resampling": ("ZeroPadding2D", "Cropping2D", "UpSampling2D", "Flatten",
+                                      "Reshape", "Resizing", "CenterCrop", "RandomCrop"),
+    "identity at inference (dropped)": IDENTITY_CLASSES,
+    "model structure": STRUCTURAL,
+}
+
+
 def supported_classes():
-    return sorted(set(TRANSLATORS) | set(STRUCTURAL))
+    """{kind: sorted classes} of every class with a translation (plus the model classes)."""
+    known = set(TRANSLATORS) | set(STRUCTURAL)
+    out = {kind: sorted(set(names) & known) for kind, names in KINDS.items()}
+    other = sorted(known - {c for names in KINDS.values() for c in names})
+    if other:
+        out["other"] = other
+    return out
 
 
 def check_supported(tree):
-    """Refuse the model before touching weights when any layer class is unknown."""
-    bad = []
+    """Refuse the model before touching weights when any layer class is unknown, a raw op is
+    not exportable or a dtype policy is quantized: one error naming every such layer."""
+    err = None
     for l in tree.walk():
         if l.is_model or l.class_name == "InputLayer":
             continue
+        why = None
         if is_op_layer(l):
             why = tfops.check(l)
-            if why:
-                raise _unsupported(l, why)
         elif l.class_name not in TRANSLATORS:
-            bad.append(l)
-    if bad:
-        first = bad[0]
-        err = _unsupported(first)
-        if len(bad) > 1:
-            more = ", ".join(f"'{l.name}' ({l.class_name})" for l in bad[1:6])
-            err.args = (err.args[0] + f"\nother unsupported layers: {more}"
-                        + (" ..." if len(bad) > 6 else ""),)
-        raise err
-    for l in tree.walk():
+            why = common.HINTS.get(l.class_name, "no translation for this layer class")
         pol = l.cfg.get("dtype")
         pname = pol.get("config", {}).get("name") if isinstance(pol, dict) else pol
-        if isinstance(pname, str) and ("int8" in pname or "int4" in pname or
-                                       "float8" in pname):
-            raise _unsupported(l, f"quantized dtype policy '{pname}'")
+        if why is None and isinstance(pname, str) and (
+                "int8" in pname or "int4" in pname or "float8" in pname):
+            why = f"quantized dtype policy '{pname}'"
+        if why is None:
+            continue
+        if err is None:
+            err = common.unsupported(l, why)
+            err.layers = []
+        else:
+            err.also(l.name, l.class_name, why)
+        err.layers.append(l)
+    if err is not None:
+        raise err.naming(supported_classes())
 
 
 def is_op_layer(layer):

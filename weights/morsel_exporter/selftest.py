@@ -52,13 +52,31 @@ def _import(name):
         raise Unavailable(f"{name} not importable ({e})")
 
 
+# Layer classes keras.applications defines without exporting them; a legacy .h5 file names
+# them and Keras cannot reload it without being told what they are (they are Keras's own code).
+APP_LAYERS = {"LayerScale": "convnext", "CustomScaleLayer": "inception_resnet_v2"}
+
+
+def app_custom_objects(name):
+    """{class name: class} of APP_LAYERS for `name` ("keras" or "tf_keras") where present."""
+    import importlib
+    root = "keras.src.applications" if name == "keras" else "tf_keras.src.applications"
+    out = {}
+    for cls, module in APP_LAYERS.items():
+        try:
+            out[cls] = getattr(importlib.import_module(f"{root}.{module}"), cls)
+        except (ImportError, AttributeError):
+            pass
+    return out
+
+
 def _load_file(source):
     errors = []
     order = ["keras", "tf_keras"] if source.keras3 else ["tf_keras", "keras"]
     for name in order:
         try:
             k = _import(name)
-            kwargs = {"compile": False}
+            kwargs = {"compile": False, "custom_objects": app_custom_objects(name)}
             if name == "keras":
                 kwargs["safe_mode"] = True
             m = k.models.load_model(source.path, **kwargs)

@@ -11,7 +11,8 @@ symbolic tensor) leaves them:
                       {"class_name": "__tensor__", "config": {"value": ...}}).
 
 Exported: +, -, *, / between a tensor and a constant that is a scalar or one value per channel
-(-> AFFINE; `c / x` is not affine and is refused), + and * of two tensors (ADD / MULTIPLY),
+(-> AFFINE; `c / x` is not affine and is refused), + and * of two tensors (ADD / MULTIPLY,
+including a per-channel [1, 1, C] gate times an [H, W, C] tensor),
 negation, tf.nn.bias_add, a cast to float32 (identity), x[..., ::-1] and other channel
 selections (an exact 0/1 DENSE; Keras 3's GetItem + Stack form of the caffe preprocessing
 included), spatial slices x[:, a:b, c:d] (CROP), and tf.image.resize / keras.ops.image.resize
@@ -110,6 +111,12 @@ def _binary(b, layer, kind, lhs, rhs):
         if kind in ("add", "mul") and lhs.shape == rhs.shape:
             return b.emit(ir.ADD if kind == "add" else ir.MULTIPLY, layer, [lhs, rhs],
                           lhs.shape)
+        big, small = (lhs, rhs) if lhs.size >= rhs.size else (rhs, lhs)
+        if (kind == "mul" and len(big.shape) == 3 and small.size == big.shape[-1]
+                and small.shape[-1] == big.shape[-1] and len(small.shape) in (1, 3)):
+            # A per-channel gate (squeeze-and-excitation as `x * se`, tf_keras RegNetY): the
+            # MULTIPLY op's [1, 1, C] broadcast; the product commutes exactly.
+            return b.emit(ir.MULTIPLY, layer, [big, small], big.shape)
         raise _unsupported(layer, f"{kind} of two tensors of shapes {list(lhs.shape)} and "
                                   f"{list(rhs.shape)}")
     if not _is_tensor(lhs) and not _is_tensor(rhs):

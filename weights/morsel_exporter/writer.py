@@ -1,4 +1,4 @@
-"""The .morsel binary writer (weights/FORMAT.md, version 1.0). Little-endian throughout;
+"""The .morsel binary writer (weights/FORMAT.md, version 1.2). Little-endian throughout;
 CRC-32 is zlib.crc32; every section and every constant tensor starts on a 64-byte boundary."""
 
 import math
@@ -10,10 +10,11 @@ import numpy as np
 from . import ir
 
 MAGIC = b"\x89MORSEL\n"
-VERSION = (1, 1)  # the newest version this writer knows; files say the oldest that reads them
+VERSION = (1, 2)  # the newest version this writer knows; files say the oldest that reads them
 # The minor version that introduced each op type (FORMAT.md): a file is stamped with the
-# highest one it uses, so files without the 1.1 ops still open in 1.0 readers.
-OP_MINOR = {ir.RESIZE: 1, ir.CROP: 1}
+# highest one it uses, so files without the 1.1 / 1.2 ops still open in older readers.
+OP_MINOR = {ir.RESIZE: 1, ir.CROP: 1, ir.GROUPED_CONV2D: 2, ir.LAYER_NORM: 2,
+            ir.CONV2D_TRANSPOSE: 2}
 ALIGN = 64
 NO_TENSOR = 0xFFFFFFFF
 
