@@ -3,9 +3,9 @@
  * belongs to group o / (Cout/G) and reads only that group's Cin/G input channels (TensorFlow's
  * grouped Conv2D, which Keras calls). The exporter writes groups == Cin as DEPTHWISE_CONV2D
  * (ConvNeXt). Each group runs through the scalar direct conv, the conv oracle, on its channel
- * slice: correct first, on thread 0; a packed variant when a model needs the speed. */
-#include <stdlib.h>
-
+ * slice: correct first, on thread 0; a packed variant when a model needs the speed. The group's
+ * kernel slice is gathered into scratch at run time (a copy of the weights per inference, small
+ * next to the MACs), so the op keeps no memory of its own. */
 #include "ops.h"
 
 enum { A_GROUPS = 10 };
@@ -26,29 +26,18 @@ static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
     morsel_status s = mf_check_conv(m, op, err);
     if (s)
         return s;
-    /* A group's input slice and its output, both contiguous. */
+    /* A group's input slice, its output and its kernel [KH,KW,Cin/G,Cout/G], contiguous. */
     mk_window g = group_window(op);
     op->scratch = (size_t)g.in_h * (size_t)g.in_w * (size_t)g.in_c +
-                  (size_t)g.out_h * (size_t)g.out_w * (size_t)g.out_c;
+                  (size_t)g.out_h * (size_t)g.out_w * (size_t)g.out_c +
+                  (size_t)g.kh * (size_t)g.kw * (size_t)g.in_c * (size_t)g.out_c;
     return MORSEL_OK;
 }
 
-/* Packs W [KH,KW,Cin/G,Cout] as G kernels [KH,KW,Cin/G,Cout/G], each contiguous. */
 static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k,
                              morsel_error *err)
 {
-    (void)k;
-    const mf_tensor *w = mf_in(m, op, 1);
-    size_t groups = (size_t)op->iattr[A_GROUPS], taps = (size_t)w->dims[0] * w->dims[1];
-    size_t cig = w->dims[2], cout = w->dims[3], cog = cout / groups;
-    float *p = malloc(w->count * sizeof *p);
-    if (!p)
-        return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory packing '%s'", op->name);
-    for (size_t gi = 0; gi < groups; gi++)
-        for (size_t t = 0; t < taps * cig; t++)
-            for (size_t o = 0; o < cog; o++)
-                p[(gi * taps * cig + t) * cog + o] = w->data[t * cout + gi * cog + o];
-    op->packed = p;
+    (void)m, (void)k, (void)err;
     op->serial = 1;
     return MORSEL_OK;
 }
@@ -63,14 +52,19 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     size_t groups = (size_t)op->iattr[A_GROUPS], cin = (size_t)op->win.in_c;
     size_t cout = (size_t)op->win.out_c, cig = (size_t)g.in_c, cog = (size_t)g.out_c;
     size_t in_px = (size_t)g.in_h * (size_t)g.in_w, out_px = (size_t)g.out_h * (size_t)g.out_w;
-    size_t wg = (size_t)g.kh * (size_t)g.kw * cig * cog;
+    const size_t taps = (size_t)g.kh * (size_t)g.kw;
     const float *x = mf_src(e, op->in[0]), *b = op->n_in > 2 ? mf_src(e, op->in[2]) : NULL;
+    const float *w = mf_src(e, op->in[1]); /* [KH,KW,Cin/G,Cout] */
     float *y = mf_dst(e, op), *xs = mf_scratch(e, 0), *ys = xs + in_px * cig;
+    float *ws = ys + out_px * cog;
     for (size_t gi = 0; gi < groups; gi++) {
+        for (size_t t = 0; t < taps * cig; t++)
+            for (size_t o = 0; o < cog; o++)
+                ws[t * cog + o] = w[t * cout + gi * cog + o];
         for (size_t p = 0; p < in_px; p++)
             for (size_t i = 0; i < cig; i++)
                 xs[p * cig + i] = x[p * cin + gi * cig + i];
-        mk_conv2d_direct(&g, xs, op->packed + gi * wg, b ? b + gi * cog : NULL, &linear, ys);
+        mk_conv2d_direct(&g, xs, ws, b ? b + gi * cog : NULL, &linear, ys);
         for (size_t p = 0; p < out_px; p++)
             for (size_t o = 0; o < cog; o++)
                 y[p * cout + gi * cog + o] = ys[p * cog + o];

@@ -45,8 +45,8 @@ nice -n 19 "${run[@]}" "${extra[@]}" -max_total_time="$secs" -timeout=20 -print_
   "$regress" >"$log" 2>&1
 rc=$?
 set -e
-execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
+execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
 if [ $rc -ne 0 ]; then
   grep -E 'ERROR|SUMMARY|broken contract|Traceback|Error|#[0-9]+ in ' "$log" | head -30
   ls -t "$build/artifacts/" | head -3

@@ -10,6 +10,7 @@ The container is recognised by its first bytes, never by the file name:
 
 import io
 import json
+import math
 import os
 import zipfile
 
@@ -238,6 +239,25 @@ _TFJS_DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.uint8,
                 "uint8": np.uint8, "uint16": np.uint16, "float16": np.float16}
 
 
+def _tfjs_weight_entry(mj, gi, w):
+    """(name, shape, quantization or None) of one weightsManifest entry, or a clear error: the
+    JSON is the user's (or anyone's) file, not something to trust."""
+    if not isinstance(w, dict) or not isinstance(w.get("name"), str):
+        raise ExportError(f"{mj}: weight group {gi}: an entry without a 'name' string")
+    name, shape, q = w["name"], w.get("shape", []), w.get("quantization")
+    if (not isinstance(shape, list) or len(shape) > 8
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 31
+                       for d in shape)):
+        raise ExportError(f"{mj}: weight {name}: shape {str(shape)[:80]} is not a list of sizes")
+    if q is not None and (not isinstance(q, dict) or (
+            q.get("dtype") in ("uint8", "uint16")
+            and not all(isinstance(q.get(k), (int, float)) and not isinstance(q.get(k), bool)
+                        for k in ("min", "scale")))):
+        raise ExportError(f"{mj}: weight {name}: quantization {str(q)[:80]} lacks a numeric "
+                          "min and scale")
+    return name, shape, q
+
+
 def _read_tfjs(path):
     mj = os.path.join(path, "model.json") if os.path.isdir(path) else path
     base = os.path.dirname(os.path.abspath(mj))
@@ -263,9 +283,17 @@ def _read_tfjs(path):
     if not keras_version:
         keras_version = "tfjs " + str(doc.get("generatedBy", ""))
     entries = []
-    for gi, group in enumerate(doc.get("weightsManifest", [])):
+    manifest = doc.get("weightsManifest", [])
+    if not isinstance(manifest, list) or not all(isinstance(g, dict) for g in manifest):
+        raise ExportError(f"{mj}: weightsManifest is not a list of weight groups")
+    for gi, group in enumerate(manifest):
         blob = bytearray()
-        for p in group.get("paths", []):
+        paths, ws = group.get("paths", []), group.get("weights", [])
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise ExportError(f"{mj}: weight group {gi}: 'paths' is not a list of file names")
+        if not isinstance(ws, list):
+            raise ExportError(f"{mj}: weight group {gi}: 'weights' is not a list")
+        for p in paths:
             fp = os.path.join(base, p)
             try:
                 with open(fp, "rb") as f:
@@ -273,10 +301,9 @@ def _read_tfjs(path):
             except OSError as e:
                 raise ExportError(f"{mj}: weight shard {p} cannot be read ({e})")
         off = 0
-        for w in group.get("weights", []):
-            name, shape = w["name"], [int(d) for d in w.get("shape", [])]
-            count = int(np.prod(shape)) if shape else 1
-            q = w.get("quantization")
+        for w in ws:
+            name, shape, q = _tfjs_weight_entry(mj, gi, w)
+            count = math.prod(shape)  # Python ints: no overflow on hostile shapes
             if q:
                 qd = q.get("dtype")
                 if qd not in ("uint8", "uint16", "float16"):
