@@ -30,9 +30,9 @@ extern "C" {
 #endif
 
 #define MORSEL_VERSION_MAJOR 0
-#define MORSEL_VERSION_MINOR 2
+#define MORSEL_VERSION_MINOR 3
 #define MORSEL_VERSION_PATCH 0
-#define MORSEL_VERSION_STRING "0.2.0"
+#define MORSEL_VERSION_STRING "0.3.0"
 /* major * 10000 + minor * 100 + patch: compare with morsel_version_number() at run time. */
 #define MORSEL_VERSION_NUMBER \
     (MORSEL_VERSION_MAJOR * 10000 + MORSEL_VERSION_MINOR * 100 + MORSEL_VERSION_PATCH)
@@ -71,7 +71,7 @@ typedef struct morsel_error {
 
 MORSEL_API const char *morsel_status_name(morsel_status s);
 
-/* The version of the library actually loaded ("0.2.0" / MORSEL_VERSION_NUMBER of its build),
+/* The version of the library actually loaded ("0.3.0" / MORSEL_VERSION_NUMBER of its build),
  * which may be newer than the header a program was compiled with. */
 MORSEL_API const char *morsel_version(void);
 MORSEL_API int morsel_version_number(void);
