@@ -99,6 +99,11 @@ def same_pads(size, k, stride, dilation=1):
 def window_attrs(layer, x, k, strides, padding, dilation=(1, 1)):
     """iattr[0..9] for CONV2D / DEPTHWISE / pools, and the output (H, W)."""
     H, W = x.shape[0], x.shape[1]
+    for what, v in (("kernel size", k), ("strides", strides), ("dilation", dilation)):
+        if not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d < 1 << 16
+                   for d in v[:2]) or len(v) < 2:
+            raise ExportError(f"layer '{layer.name}' (class {layer.class_name}): {what} "
+                              f"{list(v)[:4]} is not two integers from 1 to 65535")
     if padding == "same":
         pt, pb = same_pads(H, k[0], strides[0], dilation[0])
         pl, pr = same_pads(W, k[1], strides[1], dilation[1])

@@ -487,7 +487,7 @@ def translate(b, layer, inputs, node=None):
     except UnsupportedLayer as e:  # from activations.py / tfops.py, which do not know the list
         e.naming(supported_classes())
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as e:
         # A config that Keras itself would not have written (a key missing, a value of the
         # wrong type): the file is damaged or hand-made, and says so instead of a traceback.
         raise ExportError(f"layer '{layer.name}' (class {layer.class_name}): malformed config "
