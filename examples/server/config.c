@@ -34,6 +34,7 @@ static const option_def OPTS[] = {
     {"max-memory", "MORSEL_MAX_MEMORY", "BYTES", "refuse a model needing more activation+scratch per worker (default 1 GiB)", K_U64, 1, 0, OFF(max_memory)},
     {"timeout", "MORSEL_TIMEOUT", "SEC", "idle connection timeout; also the whole body's deadline (default 10)", K_INT, 1, 3600, OFF(timeout_s)},
     {"max-connections", "MORSEL_MAX_CONNECTIONS", "N", "open connections at once (default 512)", K_INT, 1, 1 << 16, OFF(max_connections)},
+    {"http-nice", "MORSEL_HTTP_NICE", "N", "nice value added to the HTTP thread, so a flood of refused requests cannot starve inference (default 10; 0 off)", K_INT, 0, 19, OFF(http_nice)},
     {"test-image", "MORSEL_TEST_IMAGE", "PATH", "image GET /test classifies (default: none, 404)", K_STR, 0, 0, OFF(test_image)},
     {"model-name", "MORSEL_MODEL_NAME", "NAME", "name in /v1/models/<name> (default: the file's model name)", K_STR, 0, 0, OFF(model_name)},
     {"top-k", "MORSEL_TOP_K", "K", "classes /v1/classify returns (default 5; ?k= overrides)", K_INT, 1, 1 << 16, OFF(top_k)},
@@ -104,7 +105,7 @@ int config_parse(srv_config *cfg, int argc, char **argv)
     *cfg = (srv_config){.host = "0.0.0.0", .port = 8080, .threads = 1, .max_body = 16u << 20,
                         .max_body_total = 128u << 20,
                         .max_pixels = 40u << 20, .timeout_s = 10, .max_connections = 512,
-                        .top_k = 5, .log_json = 1};
+                        .top_k = 5, .log_json = 1, .http_nice = 10};
     for (size_t i = 0; i < N_OPTS; i++) {
         const char *v = getenv(OPTS[i].env);
         if (v && *v) {

@@ -12,6 +12,7 @@
 typedef struct srv_config {
     const char *model, *host, *test_image, *model_name;
     int port, workers, threads, queue, timeout_s, max_connections, top_k, log_json;
+    int http_nice; /* added to the HTTP thread's nice value (inference keeps the CPU) */
     uint64_t max_body, max_pixels, max_body_total;
     uint64_t max_decode_memory, max_decode_work; /* per decode (morsel_decode_options); 0: lib */
     uint64_t max_work, max_memory; /* model budgets (morsel_open_options); 0: the library's */
