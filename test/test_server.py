@@ -471,6 +471,39 @@ def test_backpressure():
               f"morsel_rejected_total == {len(busy)}")
 
 
+def thread_nices(pid):
+    """{thread name: [nice values]} from /proc/PID/task/*/stat (nice is field 19)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            stat = f.read()
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        out.setdefault(name, []).append(int(stat[stat.rindex(")") + 2:].split()[16]))
+    return out
+
+
+def test_http_priority():
+    """Under a flood of refused requests the HTTP thread is always runnable; inference keeps the
+    CPU because that thread runs --http-nice (default 10) steps below the workers. The effect on
+    throughput is measured by examples/loadtest (wrk -c 100), not here."""
+    for args, delta in ((("--workers", "1"), 10),
+                        (("--workers", "1", "--http-nice", "4"), 4),
+                        (("--workers", "1", "--http-nice", "0"), 0)):
+        with Server(*args) as s:
+            # libmicrohttpd's thread names itself once running, maybe after the ready line.
+            deadline = time.monotonic() + 5
+            while True:
+                nices = thread_nices(s.proc.pid)
+                if "MHD-single" in nices or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            workers, http = nices.get("morsel-worker", []), nices.get("MHD-single", [])
+            check(len(workers) == 1 and len(set(workers)) == 1 and len(http) == 1
+                  and http[0] == workers[0] + delta,
+                  f"{' '.join(args)}: workers {workers}, HTTP thread {http}: "
+                  f"HTTP thread {delta} nice steps below the worker")
+
+
 def test_slow_clients_and_connection_cap():
     with Server("--timeout", "2", "--max-connections", "6") as s:
         # Half a request line, then silence: dropped after the idle timeout.
@@ -762,7 +795,8 @@ def main():
             return 1
     only = sys.argv[1:]
     tests = [test_routes_and_formats, test_bad_input, test_body_budget, test_backpressure,
-             test_slow_clients_and_connection_cap, test_sigterm_drain, test_metrics_and_log,
+             test_http_priority, test_slow_clients_and_connection_cap, test_sigterm_drain,
+             test_metrics_and_log,
              test_config]
     for t in tests:
         if only and t.__name__ not in only:

@@ -95,6 +95,8 @@ int queue_start(srv_queue **out, int capacity, int workers, int threads, morsel_
             return -1;
         }
         q->n_workers = i + 1;
+        /* Named so that ps, top -H and the tests can tell workers from the HTTP thread. */
+        pthread_setname_np(q->tids[i], "morsel-worker");
     }
     *out = q;
     return 0;
