@@ -70,7 +70,9 @@ def diff(after, before):
 
 def morsel_argv(serve, model, port, image):
     return [serve, "--model", model, "--host", "127.0.0.1", "--port", str(port),
-            "--test-image", image, "--model-name", "food11", "--log", "off",
+            "--test-image", image, "--model-name", "food11",
+            # the access log gives the latency of the 200s alone (tools.Server.served_ms)
+            "--log", "json",
             # the manifests' settings (examples/deploy/k8s)
             "--queue", "32", "--max-body-total", "67108864", "--max-connections", "256",
             "--timeout", "10"]
@@ -167,8 +169,13 @@ def main():
 
         for name in order:
             for c in (10, 100):
+                since = servers[name].log_offset()
                 row = tools.wrk(servers[name].url(), c, a.wrk_seconds)
                 row["server"] = name
+                if name == "morsel-serve":
+                    served = servers[name].served_ms(since)
+                    row["served_p50_ms"] = tools.percentile(served, 50)
+                    row["served_p99_ms"] = tools.percentile(served, 99)
                 res["wrk"].append(row)
                 print(f"loadtest: wrk {name} c={c}: {row['requests_per_s']:.1f} req/s "
                       f"p99 {row['p99_s']}", flush=True)

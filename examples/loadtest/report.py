@@ -76,7 +76,8 @@ def markdown(res):
     if res["wrk"]:
         out += ["## wrk (keep-alive, 1 thread)", "",
                 "| server | connections | requests/s | 200s/s | p50 ms | p90 ms | p99 ms | "
-                "non-2xx | socket errors |", "|---|---|---|---|---|---|---|---|---|"]
+                "non-2xx | socket errors | 200s p50 / p99 ms (server log) |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["wrk"]:
             ms = [f"{r[k] * 1e3:.1f}" if r[k] is not None and r["requests"] else "-"
                   for k in ("p50_s", "p90_s", "p99_s")]
@@ -84,7 +85,16 @@ def markdown(res):
                 if r["requests"] else 0.0
             out.append(f"| {r['server']} | {r['connections']} | {r['requests_per_s']:.1f} | "
                        f"{ok:.1f} | "
-                       + " | ".join(ms) + f" | {r['non_2xx_3xx']} | {r['socket_errors']} |")
+                       + " | ".join(ms) + f" | {r['non_2xx_3xx']} | {r['socket_errors']} | "
+                       + (f"{r['served_p50_ms']:.1f} / {r['served_p99_ms']:.1f} |"
+                          if r.get("served_p99_ms") is not None else "- |"))
+        served = {r["connections"]: r["served_p99_ms"] for r in res["wrk"]
+                  if r["server"] == "morsel-serve" and r.get("served_p99_ms")}
+        if 10 in served and 100 in served:
+            out += ["", f"Overload: at 10x the users' concurrency the 200s' p99 is "
+                    f"{served[100] / served[10]:.2f} x their p99 at c=10 "
+                    f"({served[100]:.0f} vs {served[10]:.0f} ms, from the server's access log: "
+                    "headers received to answer sent; wrk's own percentiles mix in the 503s)."]
         out.append("")
     if res["staged"]:
         out += [f"## Staged profile ({res['stage_seconds']:g} s per minute of the users' 30)", ""]

@@ -109,6 +109,29 @@ class Server:
         self.stop()
         raise SystemExit(f"loadtest: {self.name} not ready after {timeout} s; see {self.log.name}")
 
+    def log_offset(self):
+        """Where the server's log (stdout + stderr) ends now: pass it to served_ms later."""
+        self.log.flush()
+        return os.path.getsize(self.log.name)
+
+    def served_ms(self, since, route="/test"):
+        """duration_ms of the 200 answers on `route` that morsel-serve's access log (--log json)
+        recorded after offset `since`: the latency of the requests actually served, which wrk
+        mixes with the fast 503s of an overload."""
+        out = []
+        with open(self.log.name, "rb") as fh:
+            fh.seek(since)
+            for line in fh:
+                if not line.startswith(b"{"):
+                    continue
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue  # a line still being written when the run ended
+                if r.get("route") == route and r.get("status") == 200:
+                    out.append(float(r["duration_ms"]))
+        return out
+
     def peak_rss_kib(self):
         return vm_kib(self.pid, "VmHWM")
 
@@ -169,6 +192,17 @@ _UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 def _secs(text):
     m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
     return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def percentile(values, q):
+    """The q-th percentile (0..100) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    v = sorted(values)
+    i = (len(v) - 1) * q / 100.0
+    lo = int(i)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (i - lo)
 
 
 def wrk(url, connections, seconds, cpu=1):
