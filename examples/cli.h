@@ -35,6 +35,19 @@ typedef struct bench_peak_result {
 /* Returns 0, or -1 when threads cannot be started (1..BENCH_MAX_THREADS). */
 int bench_peak(int threads, bench_peak_result *out);
 
+/* morsel bench --image: medians of each stage of classifying one encoded image from memory
+ * (warmup runs first); path is borrowed. */
+typedef struct bench_image_result {
+    const char *path;
+    size_t bytes;
+    int runs;
+    double decode_ms, preprocess_ms, inference_ms, total_ms, total_p90_ms;
+} bench_image_result;
+int bench_image(morsel_context *ctx, const char *path, int runs, int warmup,
+                bench_image_result *out);
+/* Text: a block of its own; json: a ,"image":{...} member for the caller's object. */
+void bench_image_print(const bench_image_result *r, int json);
+
 int cli_classify(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_bench(int argc, char **argv);

@@ -8,7 +8,7 @@
 #include "cli.h"
 
 typedef struct bench_opts {
-    const char *model, *isa;
+    const char *model, *isa, *image;
     int runs, warmup, threads, batch, per_op, json, load_only;
 } bench_opts;
 
@@ -18,11 +18,14 @@ typedef struct bench_result {
     uint64_t macs; /* one image */
     bench_peak_result peak;
     double *op_ms; /* mean per op over the profiled runs, NULL without --per-op */
+    int has_image;
+    bench_image_result image; /* --image */
 } bench_result;
 
 static const char usage_text[] =
     "usage: morsel bench [--model M] [--runs N] [--warmup N] [--threads N] [--batch N]\n"
-    "                    [--per-op] [--isa scalar|avx2|avx512] [--json] [--load-only]\n";
+    "                    [--per-op] [--isa scalar|avx2|avx512] [--json] [--load-only]\n"
+    "                    [--image FILE]\n";
 
 static double clock_ms(clockid_t id)
 {
@@ -66,6 +69,8 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             o->model = v;
         else if (!strcmp(a, "--isa"))
             o->isa = v;
+        else if (!strcmp(a, "--image"))
+            o->image = v;
         else if (!strcmp(a, "--runs"))
             bad = cli_parse_int("bench", a, v, 1, 1000000, &o->runs);
         else if (!strcmp(a, "--warmup"))
@@ -352,6 +357,8 @@ static void print_text(const bench_opts *o, const morsel_model *m, const morsel_
         print_top_layers(m, in, r->op_ms, o->batch);
     }
     print_load(m, in, r->load_ms);
+    if (r->has_image)
+        bench_image_print(&r->image, 0);
 }
 
 static void json_num(const char *key, double v) { printf(",\"%s\":%.9g", key, v); }
@@ -413,6 +420,8 @@ static void print_json(const bench_opts *o, const morsel_model *m, const morsel_
         }
         printf("]");
     }
+    if (r->has_image)
+        bench_image_print(&r->image, 1);
     printf("}\n");
 }
 
@@ -455,6 +464,11 @@ int cli_bench(int argc, char **argv)
         goto done;
     }
     r.peak_pct = r.peak.gflops_all > 0 ? 100 * r.gflops / r.peak.gflops_all : 0;
+    if (o.image) {
+        if (bench_image(ctx, o.image, o.runs, o.warmup, &r.image))
+            goto done;
+        r.has_image = 1;
+    }
     r.rss_mb = rss_mb();
 report:
     if (o.json)

@@ -202,6 +202,24 @@ check(p.returncode == 0 and b and b["kernel_isa"] == "scalar", "--isa scalar for
 p = morsel("bench", "--model", FOOD11, "--runs", "5", "--isa", "no-such-isa")
 check(p.returncode == 1 and p.stderr.strip(), "an unknown --isa is refused", p.stderr)
 
+# --image: the whole classify path per run (what a server pays per request)
+p, b = bench_json("--image", NOODLES)
+im = (b or {}).get("image", {})
+check(p.returncode == 0 and im.get("file") == NOODLES and im.get("bytes") == os.path.getsize(NOODLES)
+      and im.get("runs") == 5, "bench --image reports the file it classified", p.stdout + p.stderr)
+if im:
+    stages = [im["decode_ms"], im["preprocess_ms"], im["inference_ms"]]
+    check(min(stages) > 0 and im["total_ms"] >= max(stages) and
+          im["total_ms"] >= 0.9 * sum(stages) and im["total_p90_ms"] >= im["total_ms"],
+          "decode, preprocess and inference are each measured and add up to about the total",
+          str(im))
+p = morsel("bench", "--model", FOOD11, "--runs", "2", "--image", "/nonexistent.jpg")
+check(p.returncode == 1 and "cannot read /nonexistent.jpg" in p.stderr,
+      "bench --image on a missing file fails with its name", p.stderr)
+p = morsel("bench", "--model", FOOD11, "--runs", "2", "--image", FOOD11)
+check(p.returncode == 1 and "morsel bench:" in p.stderr, "bench --image on a non-image fails",
+      p.stderr)
+
 p = morsel("bench", "--model", FOOD11, "--load-only")
 check(p.returncode == 0 and all(k in p.stdout for k in ("load phase", "crc", "prepare",
                                                          "slowest prepare", "rss_mb")) and
