@@ -42,11 +42,22 @@ typedef struct bench_image_result {
     size_t bytes;
     int runs;
     double decode_ms, preprocess_ms, inference_ms, total_ms, total_p90_ms;
+    double other_ms; /* median of each run's wall time minus its three stages */
 } bench_image_result;
 int bench_image(morsel_context *ctx, const char *path, int runs, int warmup,
                 bench_image_result *out);
 /* Text: a block of its own; json: a ,"image":{...} member for the caller's object. */
 void bench_image_print(const bench_image_result *r, int json);
+
+/* morsel bench --contexts W: W contexts of `threads` threads each, one per thread, all running
+ * at once, against one context alone (images/s both ways). */
+typedef struct bench_contexts_result {
+    int contexts, threads, runs;
+    double one_ips, all_ips, scaling;
+} bench_contexts_result;
+int bench_contexts(const morsel_model *m, int contexts, int threads, int runs, int warmup,
+                   bench_contexts_result *out);
+void bench_contexts_print(const bench_contexts_result *r, int json);
 
 int cli_classify(int argc, char **argv);
 int cli_info(int argc, char **argv);

@@ -9,7 +9,7 @@
 
 typedef struct bench_opts {
     const char *model, *isa, *image;
-    int runs, warmup, threads, batch, per_op, json, load_only;
+    int runs, warmup, threads, batch, per_op, json, load_only, contexts;
 } bench_opts;
 
 typedef struct bench_result {
@@ -20,12 +20,14 @@ typedef struct bench_result {
     double *op_ms; /* mean per op over the profiled runs, NULL without --per-op */
     int has_image;
     bench_image_result image; /* --image */
+    int has_contexts;
+    bench_contexts_result contexts; /* --contexts */
 } bench_result;
 
 static const char usage_text[] =
     "usage: morsel bench [--model M] [--runs N] [--warmup N] [--threads N] [--batch N]\n"
     "                    [--per-op] [--isa scalar|avx2|avx512] [--json] [--load-only]\n"
-    "                    [--image FILE]\n";
+    "                    [--image FILE] [--contexts W]\n";
 
 static double clock_ms(clockid_t id)
 {
@@ -77,6 +79,8 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             bad = cli_parse_int("bench", a, v, 0, 1000000, &o->warmup);
         else if (!strcmp(a, "--threads"))
             bad = cli_parse_int("bench", a, v, 1, BENCH_MAX_THREADS, &o->threads);
+        else if (!strcmp(a, "--contexts"))
+            bad = cli_parse_int("bench", a, v, 1, BENCH_MAX_THREADS, &o->contexts);
         else if (!strcmp(a, "--batch"))
             bad = cli_parse_int("bench", a, v, 1, 1024, &o->batch);
         else
@@ -359,6 +363,8 @@ static void print_text(const bench_opts *o, const morsel_model *m, const morsel_
     print_load(m, in, r->load_ms);
     if (r->has_image)
         bench_image_print(&r->image, 0);
+    if (r->has_contexts)
+        bench_contexts_print(&r->contexts, 0);
 }
 
 static void json_num(const char *key, double v) { printf(",\"%s\":%.9g", key, v); }
@@ -422,6 +428,8 @@ static void print_json(const bench_opts *o, const morsel_model *m, const morsel_
     }
     if (r->has_image)
         bench_image_print(&r->image, 1);
+    if (r->has_contexts)
+        bench_contexts_print(&r->contexts, 1);
     printf("}\n");
 }
 
@@ -468,6 +476,11 @@ int cli_bench(int argc, char **argv)
         if (bench_image(ctx, o.image, o.runs, o.warmup, &r.image))
             goto done;
         r.has_image = 1;
+    }
+    if (o.contexts) {
+        if (bench_contexts(m, o.contexts, o.threads, o.runs, o.warmup, &r.contexts))
+            goto done;
+        r.has_contexts = 1;
     }
     r.rss_mb = rss_mb();
 report:

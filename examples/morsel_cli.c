@@ -74,7 +74,8 @@ static void usage(FILE *f)
             "        [--isa I] [--json]     time inference: load, first run, median/p90/min,\n"
             "        [--load-only]          GFLOP/s against the measured FMA peak, peak RSS,\n"
             "                               the load phase by phase; with --image FILE,\n"
-            "        [--image FILE]         also decode + preprocess + inference on it\n"
+            "        [--image FILE]         also decode + preprocess + inference on it;\n"
+            "        [--contexts W]         with --contexts, W contexts at once vs one\n"
             "  export INPUT -o OUT.morsel [exporter options]\n"
             "                               convert a Keras .keras/.h5 or TF.js model (runs\n"
             "                               weights/morsel_export.py; --help for its options)\n",

@@ -209,9 +209,11 @@ check(p.returncode == 0 and im.get("file") == NOODLES and im.get("bytes") == os.
       and im.get("runs") == 5, "bench --image reports the file it classified", p.stdout + p.stderr)
 if im:
     stages = [im["decode_ms"], im["preprocess_ms"], im["inference_ms"]]
+    # Medians of the parts need not add up to the median total on a noisy machine; each run's
+    # stages lie inside its wall time, so what is left over (other_ms) is never negative.
     check(min(stages) > 0 and im["total_ms"] >= max(stages) and
-          im["total_ms"] >= 0.9 * sum(stages) and im["total_p90_ms"] >= im["total_ms"],
-          "decode, preprocess and inference are each measured and add up to about the total",
+          0 <= im["other_ms"] < im["total_ms"] and im["total_p90_ms"] >= im["total_ms"],
+          "decode, preprocess and inference are each measured, within each run's wall time",
           str(im))
 p = morsel("bench", "--model", FOOD11, "--runs", "2", "--image", "/nonexistent.jpg")
 check(p.returncode == 1 and "cannot read /nonexistent.jpg" in p.stderr,
@@ -219,6 +221,14 @@ check(p.returncode == 1 and "cannot read /nonexistent.jpg" in p.stderr,
 p = morsel("bench", "--model", FOOD11, "--runs", "2", "--image", FOOD11)
 check(p.returncode == 1 and "morsel bench:" in p.stderr, "bench --image on a non-image fails",
       p.stderr)
+
+# --contexts: W contexts of one model at once (morsel-serve's workers), against one alone
+p, b = bench_json("--contexts", "2")
+cx = (b or {}).get("contexts", {})
+check(p.returncode == 0 and cx.get("contexts") == 2 and cx.get("threads_each") == 1 and
+      cx.get("one_images_per_s", 0) > 0 and cx.get("all_images_per_s", 0) > 0 and
+      close(cx["scaling"], cx["all_images_per_s"] / cx["one_images_per_s"]),
+      "bench --contexts 2 reports both throughputs and their ratio", p.stdout + p.stderr)
 
 p = morsel("bench", "--model", FOOD11, "--load-only")
 check(p.returncode == 0 and all(k in p.stdout for k in ("load phase", "crc", "prepare",
@@ -233,7 +243,7 @@ print(p.stdout)
 
 for flag, value in (("--threads", "0"), ("--threads", "two"), ("--threads", "100000"),
                     ("--batch", "0"), ("--batch", "-3"), ("--runs", "0"), ("--runs", "5x"),
-                    ("--warmup", "-1")):
+                    ("--warmup", "-1"), ("--contexts", "0")):
     refuses(f"bench refuses {flag} {value}", ("bench", "--model", FOOD11, flag, value),
             f"{flag} wants an integer")
 refuses("bench refuses a flag without its value", ("bench", "--model", FOOD11, "--threads"),
