@@ -103,7 +103,11 @@ typedef struct mf_op {
     mf_pack_request pack; /* what prepare asked mf_pack_weights to pack (fn NULL: nothing) */
     size_t act_ch;       /* rows of the output's last axis, for a softmax tact */
     int serial;          /* runs whole on thread 0 (reference kernels, softmax) */
-    int folded;          /* a zero PAD merged into the conv that reads it: skipped */
+    int folded;          /* merged into the op that reads it (a zero PAD, a fused expand): skipped */
+    /* DEPTHWISE_CONV2D only: the pointwise conv whose output it reads, computed inside this op
+     * band by band (mf_fuse_expand_dw), so that output never exists whole; NULL otherwise. */
+    const struct mf_op *pre;
+    int band_rows;       /* rows of pre's output held per band */
     char kernel[48];     /* e.g. "f32_dwconv3x3_s2_avx512", for morsel info */
     double prepare_ms;   /* its prepare at load (mostly weight packing), for morsel bench */
 } mf_op;
@@ -170,6 +174,10 @@ void mf_pack_free(morsel_model *m);
 
 /* Merges each zero PAD that feeds only a conv/depthwise into that op's window. */
 void mf_fold_pads(morsel_model *m);
+/* After prepare: fuses a pointwise conv into the depthwise conv that alone reads its large
+ * output (MobileNetV2's expand -> depthwise). MORSEL_FUSION=0 in the environment turns it off,
+ * for tests and benchmarks. */
+void mf_fuse_expand_dw(morsel_model *m);
 
 /* Thread ith of nth runs every op, meeting the others at a barrier after each one (ggml's
  * ith/nth scheme: one dispatch per inference, not per op). `barrier` is NULL when nth == 1.

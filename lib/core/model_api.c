@@ -39,6 +39,8 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
         mf_fold_pads(m);
         mf_blas_single_thread();
         s = mf_prepare(m, err);
+        if (!s)
+            mf_fuse_expand_dw(m);
     }
     double t2 = mf_now_ms();
     if (!s)

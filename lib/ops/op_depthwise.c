@@ -49,6 +49,10 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     mf_split((size_t)g->out_h, 1, ith, nth, &r0, &r1);
     if (r0 >= r1)
         return;
+    if (op->pre) {
+        mf_run_expand_dw(e, op, mf_scratch(e, ith), (int)r0, (int)r1);
+        return;
+    }
     op->v.dwconv(g, x, w, b, &op->kact, y, (int)r0, (int)r1);
     size_t row = (size_t)g->out_w * (size_t)g->out_c;
     mf_tail_act(op, y, r0 * row, r1 * row);

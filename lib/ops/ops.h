@@ -91,6 +91,10 @@ morsel_status mf_check_channel_op(morsel_model *m, mf_op *op, const char *expect
 morsel_status mf_window(const mf_op *op, const mf_tensor *x, int is_pool, mk_window *g,
                         morsel_error *err);
 
+/* DEPTHWISE_CONV2D with op->pre (fuse_expand_dw.c): output rows [oy0, oy1), computing the
+ * expanded input rows they need into buf (op->scratch floats). */
+void mf_run_expand_dw(const mf_exec *e, const mf_op *op, float *buf, int oy0, int oy1);
+
 /* Copies a name "<base>_<isa>" into storage the model owns (op->kernel_name). */
 void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k);
 

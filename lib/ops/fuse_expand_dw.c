@@ -1,0 +1,125 @@
+/* Expand -> depthwise fusion. In MobileNetV2's early blocks a 1x1 conv widens 16-24 channels
+ * to 96-144 at 112x112 or 56x56 (2-5 MB), and the depthwise conv after it reads that tensor
+ * once: written to memory, then read back, it costs more than the arithmetic on it. Fused,
+ * the depthwise op computes the expanded rows its output rows need, a band at a time, into a
+ * per-thread buffer that stays in L2, and the wide tensor never exists. The GEMM and the
+ * depthwise kernel are the ones the two ops chose, on the same values in the same order, so
+ * the outputs are bit-identical to running the ops one after the other. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+/* Fuse only when the expanded tensor would not stay in cache anyway. */
+#define MIN_EXPANDED_BYTES (1u << 20)
+/* Bytes of expanded rows a band holds (per thread): about half of a 512 KB L2. */
+#define BAND_BYTES (192u << 10)
+
+static int fusable(const morsel_model *m, const mf_op *p, const mf_op *d)
+{
+    const mk_window *g = &p->win;
+    const mf_tensor *y = &m->tensors[p->out];
+    return p->type == MF_OP_CONV2D && !p->folded && p->v.gemm && !p->v.conv && !p->serial &&
+           g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pad_top == 0 &&
+           g->pad_left == 0 && d->type == MF_OP_DEPTHWISE_CONV2D && !d->folded && !d->serial &&
+           d->v.dwconv && d->in[0] == p->out && d->win.in_h == g->out_h &&
+           d->win.in_w == g->out_w && d->win.in_c == g->out_c && p->out != m->output &&
+           p->out != m->logits && y->count * sizeof(float) >= MIN_EXPANDED_BYTES;
+}
+
+void mf_fuse_expand_dw(morsel_model *m)
+{
+    const char *env = getenv("MORSEL_FUSION");
+    if (env && strcmp(env, "0") == 0)
+        return;
+    uint32_t *readers = calloc(m->n_tensors, sizeof *readers);
+    if (!readers)
+        return; /* an optimisation only */
+    for (uint32_t i = 0; i < m->n_ops; i++)
+        if (!m->ops[i].folded)
+            for (uint32_t j = 0; j < m->ops[i].n_in; j++)
+                readers[m->ops[i].in[j]]++;
+    for (uint32_t i = 0; i + 1 < m->n_ops; i++) {
+        mf_op *p = &m->ops[i];
+        if (p->type != MF_OP_CONV2D || readers[p->out] != 1)
+            continue;
+        for (uint32_t k = i + 1; k < m->n_ops; k++) {
+            mf_op *d = &m->ops[k];
+            if (d->folded || !(d->in[0] == p->out || (d->n_in > 1 && d->in[1] == p->out) ||
+                               (d->n_in > 2 && d->in[2] == p->out)))
+                continue;
+            if (!fusable(m, p, d))
+                break;
+            const mk_window *g = &d->win;
+            size_t row = (size_t)g->in_w * (size_t)g->in_c;
+            int span = (g->kh - 1) * g->dh + 1; /* input rows one output row reads */
+            int rows = (int)(BAND_BYTES / (row * sizeof(float)));
+            if (rows < span)
+                rows = span;
+            if (rows > g->in_h)
+                rows = g->in_h;
+            d->pre = p;
+            d->band_rows = rows;
+            d->in[0] = p->in[0];
+            if (d->scratch < (size_t)rows * row)
+                d->scratch = (size_t)rows * row;
+            p->folded = 1;
+            snprintf(p->kernel, sizeof p->kernel, "fused into the next depthwise");
+            char dw[sizeof d->kernel];
+            snprintf(dw, sizeof dw, "%s", d->kernel);
+            snprintf(d->kernel, sizeof d->kernel, "f32_gemm+%.38s", dw);
+            break;
+        }
+    }
+    free(readers);
+}
+
+/* Rows [r0, r1) of the expanded tensor into buf (row-major, row floats each). */
+static void expand_rows(const mf_op *p, const float *x, const float *b, int r0, int r1,
+                        float *buf)
+{
+    const mk_window *g = &p->win;
+    size_t w = (size_t)g->in_w;
+    mf_run_gemm(p, g->in_c, g->out_c, (size_t)(r1 - r0) * w, x + (size_t)r0 * w * (size_t)g->in_c,
+                b, buf, 0, 1);
+}
+
+/* Output rows [oy0, oy1) of the depthwise op d, band by band. A band's input rows overlap the
+ * previous band's by span - stride rows: those are moved to the front, not recomputed. */
+void mf_run_expand_dw(const mf_exec *e, const mf_op *d, float *buf, int oy0, int oy1)
+{
+    const mf_op *p = d->pre;
+    const mk_window *g = &d->win;
+    const float *x = mf_src(e, p->in[0]);
+    const float *pb = p->n_in > 2 ? mf_src(e, p->in[2]) : NULL;
+    const float *w = mf_src(e, d->in[1]), *b = d->n_in > 2 ? mf_src(e, d->in[2]) : NULL;
+    float *y = mf_dst(e, d);
+    size_t row = (size_t)g->in_w * (size_t)g->in_c, out_row = (size_t)g->out_w * g->out_c;
+    int span = (g->kh - 1) * g->dh + 1;
+    int band = (d->band_rows - span) / g->sh + 1; /* output rows per band */
+    band = band < 1 ? 1 : band;
+    int have0 = 0, have1 = 0;                       /* input rows now in buf */
+    for (int b0 = oy0; b0 < oy1; b0 += band) {
+        int b1 = b0 + band < oy1 ? b0 + band : oy1;
+        int r0 = b0 * g->sh - g->pad_top, r1 = (b1 - 1) * g->sh - g->pad_top + span;
+        r0 = r0 < 0 ? 0 : r0;
+        r1 = r1 > g->in_h ? g->in_h : r1;
+        if (r0 < r1) {
+            int keep = have1 > r0 && r0 >= have0 ? have1 - r0 : 0;
+            if (keep)
+                memmove(buf, buf + (size_t)(r0 - have0) * row, (size_t)keep * row * sizeof *buf);
+            expand_rows(p, x, pb, r0 + keep, r1, buf + (size_t)keep * row);
+            have0 = r0;
+            have1 = r1;
+        }
+        /* The same window over the band's rows: input row iy sits at buf row iy - r0, and
+         * rows outside [r0, r1) are padding only where they are outside the image. */
+        mk_window gb = *g;
+        gb.in_h = r1 > r0 ? r1 - r0 : 0;
+        gb.out_h = b1 - b0;
+        gb.pad_top = g->pad_top - b0 * g->sh + r0;
+        d->v.dwconv(&gb, buf, w, b, &d->kact, y + (size_t)b0 * out_row, 0, b1 - b0);
+        mf_tail_act(d, y, (size_t)b0 * out_row, (size_t)b1 * out_row);
+    }
+}
