@@ -65,10 +65,12 @@ static int check_hrows8(const mi_resample_kernels *kt)
             const int room = px - first < ks ? px - first : ks;
             bounds[2 * i] = col0 + first;
             bounds[2 * i + 1] = (int)(next() % (uint32_t)(room + 1)); /* 0 taps too */
-            /* |weights| <= 2^19 over <= 12 taps: |sum| < 2^31 as with Pillow's filters, and
-             * far enough out of 0..2^22 * 255 that both clips happen */
+            /* |weights| <= 2^19 or 2^22 / taps: |sum| < 2^31 as with Pillow's filters, far
+             * enough out of 0..2^22 * 255 that both clips happen, and single weights up to
+             * 2^22 (an upscale's) */
+            const uint32_t amp = t % 2 ? 1u << 19 : (1u << 22) / (uint32_t)ks;
             for (int x = 0; x < ks; x++)
-                k[i * ks + x] = (int32_t)(next() % (1u << 20)) - (1 << 19);
+                k[i * ks + x] = (int32_t)(next() % (2 * amp + 1)) - (int32_t)amp;
         }
         memset(ref, 0x5A, sizeof ref);
         memset(got, 0x5A, sizeof got);
