@@ -30,7 +30,8 @@ static void transpose8x8(const uint8_t *src, size_t src_stride, uint8_t *dst, si
     b[3] = _mm_unpackhi_epi32(a[1], a[3]); /* r 6, 7 */
     for (int r = 0; r < 4; r++) {
         _mm_storel_epi64((__m128i *)(dst + (size_t)(2 * r) * dst_stride), b[r]);
-        _mm_storeh_pd((double *)(dst + (size_t)(2 * r + 1) * dst_stride), _mm_castsi128_pd(b[r]));
+        _mm_storel_epi64((__m128i *)(dst + (size_t)(2 * r + 1) * dst_stride),
+                         _mm_unpackhi_epi64(b[r], b[r]));
     }
 }
 
