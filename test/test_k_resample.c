@@ -2,8 +2,12 @@
  * preprocessing path: every filter, stretch and centre crop, RGB and BGR, shrinking and growing,
  * odd sizes, 1xN and Nx1, padded strides, noise / hard 0-255 edges / flat images. The floats
  * must be identical (memcmp): the scalar rows are Pillow's arithmetic, which test_image checks
- * against Pillow itself. ISAs this build or CPU lacks are reported as SKIPPED. */
+ * against Pillow itself. ISAs this build or CPU lacks are reported as SKIPPED.
+ * The 8-row horizontal kernels (hrows8) are also checked directly against the scalar row on
+ * random rows, taps and weights (negative ones, sums that clip), with guard bytes around the
+ * outputs: the shapes above only reach them where the horizontal pass runs first. */
 #include "image.h"
+#include "resample_kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +40,53 @@ static const shape shapes[] = {
     {64, 64, 31, 97},     {999, 17, 33, 65},    {33, 65, 999, 17},    {2, 2, 3, 3},
     {640, 481, 160, 120}, {100, 100, 96, 96},   {12000, 4, 224, 2},   {3, 9000, 2, 224},
     {97, 41, 5, 129},     {16, 16, 15, 17},
+    /* for the 8-row kernel: source row spans that are not a multiple of 8, odd widths,
+     * horizontal upscales, exactly 8 rows, rows wider than its transposed block */
+    {1001, 203, 77, 61},  {333, 45, 500, 40},   {250, 19, 3, 9},       {9, 15, 4, 6},
+    {17, 8, 5, 7},        {8195, 11, 7, 5},     {1279, 1277, 224, 224},
 };
+
+/* hrows8 of kernel set kt against mi_rs_hrow_scalar row by row; returns the failures. */
+static int check_hrows8(const mi_resample_kernels *kt)
+{
+    enum { MAXPX = 700, MAXOUT = 150, MAXTAPS = 12, PAD = 7 };
+    static uint8_t in[8 * (MAXPX * 3 + PAD)], work[8 * MAXPX * 3];
+    static uint8_t ref[8 * (MAXOUT * 3 + PAD)], got[8 * (MAXOUT * 3 + PAD)];
+    static int32_t bounds[2 * MAXOUT], k[MAXOUT * MAXTAPS];
+    int bad = 0;
+    for (int t = 0; t < 400; t++) {
+        const int px = 1 + (int)(next() % MAXPX), n_out = 1 + (int)(next() % MAXOUT);
+        const int col0 = (int)(next() % 6), ks = 1 + (int)(next() % MAXTAPS);
+        const size_t in_len = (size_t)px * 3, in_stride = in_len + next() % PAD;
+        const size_t out_stride = (size_t)n_out * 3 + next() % PAD;
+        fill(in, sizeof in, (int)(next() % 2));
+        for (int i = 0; i < n_out; i++) {
+            const int first = (int)(next() % (uint32_t)px);
+            const int room = px - first < ks ? px - first : ks;
+            bounds[2 * i] = col0 + first;
+            bounds[2 * i + 1] = (int)(next() % (uint32_t)(room + 1)); /* 0 taps too */
+            /* |weights| <= 2^19 or 2^22 / taps: |sum| < 2^31 as with Pillow's filters, far
+             * enough out of 0..2^22 * 255 that both clips happen, and single weights up to
+             * 2^22 (an upscale's) */
+            const uint32_t amp = t % 2 ? 1u << 19 : (1u << 22) / (uint32_t)ks;
+            for (int x = 0; x < ks; x++)
+                k[i * ks + x] = (int32_t)(next() % (2 * amp + 1)) - (int32_t)amp;
+        }
+        memset(ref, 0x5A, sizeof ref);
+        memset(got, 0x5A, sizeof got);
+        for (int r = 0; r < 8; r++)
+            mi_rs_hrow_scalar(in + r * in_stride, in_len, col0, bounds, k, (size_t)ks, n_out,
+                              ref + r * out_stride);
+        kt->hrows8(in, in_stride, in_len, col0, bounds, k, (size_t)ks, n_out, got, out_stride,
+                   work);
+        if (memcmp(ref, got, sizeof ref) && bad++ < 5)
+            printf("FAIL %s hrows8: %d px, %d outputs, %d taps, col0 %d: rows differ\n", kt->isa,
+                   px, n_out, ks, col0);
+    }
+    printf("%s %s hrows8: 400 random row blocks, %d differ from scalar\n", bad ? "FAIL" : "PASS",
+           kt->isa, bad);
+    return bad;
+}
 
 int main(void)
 {
@@ -56,6 +106,9 @@ int main(void)
             continue;
         }
         int cases = 0, bad = 0;
+        const mi_resample_kernels *kt = mi_resample_kernels_for(isas[v]);
+        if (kt->hrows8 && check_hrows8(kt))
+            bad++;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             const shape sh = shapes[s];
             const size_t stride = (size_t)sh.sw * 3 + (s % 3) * 5; /* some rows padded */
@@ -72,13 +125,18 @@ int main(void)
                 fill(img, stride * (size_t)sh.sh, kind);
                 for (int f = 0; f < 5; f++)
                     for (int mode = 0; mode < 4; mode++) {
-                        memset(&pp, 0, sizeof pp);
+                        /* a zeroed struct (struct_size 0) made the preset fail, leaving
+                         * scale 0: every output was 0.0 and the comparison vacuous */
+                        const morsel_preprocess init = MORSEL_PREPROCESS_INIT;
+                        pp = init;
+                        if (morsel_preprocess_preset(mode & 2 ? "caffe" /* BGR, offsets */
+                                                              : "torch" /* 3 scales */,
+                                                     &pp, &err) != MORSEL_OK) {
+                            printf("FAIL preset: %s\n", err.message);
+                            return 1;
+                        }
                         pp.filter = filters[f];
                         pp.center_crop = mode & 1;
-                        if (mode & 2)
-                            morsel_preprocess_preset("caffe", &pp, &err); /* BGR, offsets */
-                        else
-                            morsel_preprocess_preset("torch", &pp, &err); /* 3 scales */
                         memset(ref, 0xAA, nout * sizeof(float));
                         memset(got, 0x55, nout * sizeof(float));
                         morsel_status a = mi_preprocess_isa(img, sh.sw, sh.sh, stride, &pp, sh.dw,

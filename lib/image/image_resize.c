@@ -219,12 +219,23 @@ static size_t temp_bytes_bound(int src_w, int src_h, int dst_w, int dst_h)
     return sat_mul(sat_mul((size_t)src_w, (size_t)dst_h), 3);
 }
 
+/* The 8-row horizontal kernel transposes 8 source rows into 8 x (row bytes) of scratch; rows
+ * wider than this many bytes go one at a time instead, so the block stays in L2 and a 64M x 1
+ * image does not need gigabytes. */
+#define RS_ROWS8_MAX_LEN ((size_t)8192 * 3)
+
+static size_t rows8_len(int src_w)
+{
+    const size_t len = sat_mul((size_t)src_w, 3);
+    return len < RS_ROWS8_MAX_LEN ? len : RS_ROWS8_MAX_LEN;
+}
+
 /* Layout of scratch, in 4-byte units:
  *   [weights_h: block x ks_h][weights_v: ks_v][bounds_h: 2 dst_w][bounds_v: 2 dst_h]
- *   [xintab: dst_w][row: dst_w RGB bytes][temp bytes] */
+ *   [xintab: dst_w][row: dst_w RGB bytes][rows8: 8 x rows8_len bytes][temp bytes] */
 typedef struct rs_layout {
-    size_t ks_h, ks_v, block; /* capacities */
-    size_t weights_h, weights_v, bounds_h, bounds_v, xintab, row, temp, total;
+    size_t ks_h, ks_v, block, rows8_len; /* capacities */
+    size_t weights_h, weights_v, bounds_h, bounds_v, xintab, row, rows8, temp, total;
 } rs_layout;
 
 static rs_layout layout_for(int src_w, int src_h, int dst_w, int dst_h)
@@ -233,6 +244,7 @@ static rs_layout layout_for(int src_w, int src_h, int dst_w, int dst_h)
     l.ks_h = ksize_bound(src_w, dst_w);
     l.ks_v = ksize_bound(src_h, dst_h);
     l.block = block_cols(l.ks_h, dst_w);
+    l.rows8_len = rows8_len(src_w);
     size_t off = 0;
     l.weights_h = off;
     off = sat_add(off, sat_mul(l.block, l.ks_h));
@@ -246,6 +258,8 @@ static rs_layout layout_for(int src_w, int src_h, int dst_w, int dst_h)
     off = sat_add(off, (size_t)dst_w);
     l.row = off;
     off = sat_add(off, sat_mul((size_t)dst_w, 3) / 4 + 1);
+    l.rows8 = off;
+    off = sat_add(off, l.rows8_len * 2);
     l.temp = off;
     off = sat_add(off, temp_bytes_bound(src_w, src_h, dst_w, dst_h) / 4 + 1);
     l.total = off;
@@ -337,6 +351,8 @@ static void emit_row(const rs_out *o, int y, const uint8_t *row)
 typedef struct rs_sink {
     uint8_t *bytes; /* intermediate image, stride w*3; NULL: emit to out */
     const rs_out *out;
+    uint8_t *rows8;   /* room for 8 x rows8_len bytes (see RS_ROWS8_MAX_LEN) */
+    size_t rows8_len;
 } rs_sink;
 
 /* rows x out_w output from the rows of src starting at first_row, whose column 0 is source
@@ -356,7 +372,14 @@ static void horizontal_pass(const uint8_t *src, size_t stride, int first_row, in
         for (int xx = x0; xx < x1; xx++)
             axis_weights(ax, xx, bounds[2 * xx], bounds[2 * xx + 1],
                          weights + (size_t)(xx - x0) * ks);
-        for (int yy = 0; yy < rows; yy++) {
+        int yy = 0;
+        if (k->hrows8 && sink->bytes && in_len <= sink->rows8_len)
+            for (; yy + 8 <= rows; yy += 8)
+                k->hrows8(src + (size_t)(first_row + yy) * stride, stride, in_len, col0,
+                          bounds + 2 * x0, weights, ks, x1 - x0,
+                          sink->bytes + ((size_t)yy * (size_t)out_w + (size_t)x0) * 3,
+                          (size_t)out_w * 3, sink->rows8);
+        for (; yy < rows; yy++) {
             const uint8_t *in = src + (size_t)(first_row + yy) * stride;
             uint8_t *out = sink->bytes ? sink->bytes + ((size_t)yy * (size_t)out_w + (size_t)x0) * 3
                                        : sink->out->row + (size_t)x0 * 3;
@@ -404,7 +427,8 @@ static morsel_status resample(const uint8_t *rgb, int w, int h, size_t stride, c
     int32_t *bounds_h = (int32_t *)(scratch + l.bounds_h);
     int32_t *bounds_v = (int32_t *)(scratch + l.bounds_v);
     uint8_t *temp = (uint8_t *)(scratch + l.temp);
-    const rs_sink to_out = {NULL, o}, to_temp = {temp, o};
+    uint8_t *rows8 = (uint8_t *)(scratch + l.rows8);
+    const rs_sink to_out = {NULL, o, rows8, l.rows8_len}, to_temp = {temp, o, rows8, l.rows8_len};
     /* block x ks_h fits, since the actual ksize is at most the bound */
     const size_t block = l.block;
 

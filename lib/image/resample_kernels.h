@@ -22,6 +22,12 @@ typedef struct mi_resample_kernels {
      * where that stays inside). */
     void (*hrow)(const uint8_t *in, size_t in_len, int col0, const int32_t *bounds,
                  const int32_t *k, size_t ks, int n_out, uint8_t *out);
+    /* hrow over 8 rows at once (in_stride / out_stride apart), or NULL. work: 8 * in_len bytes
+     * (the 8 rows transposed, so one vector holds a channel of the 8 rows and every lane does a
+     * useful multiply). Reads nothing past in_len in any row. */
+    void (*hrows8)(const uint8_t *in, size_t in_stride, size_t in_len, int col0,
+                   const int32_t *bounds, const int32_t *k, size_t ks, int n_out, uint8_t *out,
+                   size_t out_stride, uint8_t *work);
     /* Vertical pass for one output row: out[j] = clip(sum_y in[y * stride + j] * k[y]) for j in
      * [0, nbytes), y in [0, n). */
     void (*vrow)(const uint8_t *in, size_t stride, const int32_t *k, int n, size_t nbytes,
@@ -48,6 +54,9 @@ void mi_rs_tofloat_scalar(const uint8_t *in, size_t npix, const float scale[3],
 void mi_rs_hrow_avx2(const uint8_t *in, size_t in_len, int col0,
                      const int32_t *bounds, const int32_t *k, size_t ks, int n_out,
                      uint8_t *out);
+void mi_rs_hrows8_avx2(const uint8_t *in, size_t in_stride, size_t in_len, int col0,
+                       const int32_t *bounds, const int32_t *k, size_t ks, int n_out,
+                       uint8_t *out, size_t out_stride, uint8_t *work);
 void mi_rs_vrow_avx2(const uint8_t *in, size_t stride, const int32_t *k, int n, size_t nbytes,
                      uint8_t *out);
 void mi_rs_tofloat_avx2(const uint8_t *in, size_t npix, const float scale[3],

@@ -55,13 +55,13 @@ void mi_rs_tofloat_scalar(const uint8_t *in, size_t npix, const float scale[3],
         }
 }
 
-static const mi_resample_kernels scalar_kernels = {"scalar", mi_rs_hrow_scalar,
+static const mi_resample_kernels scalar_kernels = {"scalar", mi_rs_hrow_scalar, NULL,
                                                    mi_rs_vrow_scalar, mi_rs_tofloat_scalar};
 
 #if defined(MK_HAVE_X86) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-static const mi_resample_kernels avx2_kernels = {"avx2", mi_rs_hrow_avx2, mi_rs_vrow_avx2,
-                                                 mi_rs_tofloat_avx2};
-static const mi_resample_kernels avx512_kernels = {"avx512", mi_rs_hrow_avx512,
+static const mi_resample_kernels avx2_kernels = {"avx2", mi_rs_hrow_avx2, mi_rs_hrows8_avx2,
+                                                 mi_rs_vrow_avx2, mi_rs_tofloat_avx2};
+static const mi_resample_kernels avx512_kernels = {"avx512", mi_rs_hrow_avx512, NULL,
                                                    mi_rs_vrow_avx512, mi_rs_tofloat_avx512};
 
 static int cpu_avx2(void)
