@@ -90,10 +90,39 @@ void mk_f32_multiply_avx2(int n, const float *const *xs, const size_t *counts,
     finish(act, y, i0, i1);
 }
 
+/* Fewer channels than lanes (an RGB input's Rescaling, c = 3): a masked load and store per
+ * pixel is slow on AMD (vmaskmov is microcoded), so scale and shift are repeated over 8 c
+ * floats, a whole number of vectors, and the range [i0, i1) (whole pixels) runs as flat
+ * vectors. */
+static void affine_narrow(size_t c, const float *x, const float *scale, const float *shift,
+                          const mk_activation *act, float *y, size_t i0, size_t i1)
+{
+    float s[8 * 7], t[8 * 7];
+    size_t period = 8 * c, i = i0, k = 0;
+    for (size_t j = 0; j < period; j++) {
+        s[j] = scale[j % c];
+        t[j] = shift[j % c];
+    }
+    for (; i + 8 <= i1; i += 8, k = k + 8 == period ? 0 : k + 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(s + k));
+        _mm256_storeu_ps(y + i, clamp(_mm256_add_ps(v, _mm256_loadu_ps(t + k)), act));
+    }
+    if (i < i1) {
+        __m256i m = tail_mask(i1 - i);
+        __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + i, m), _mm256_loadu_ps(s + k));
+        _mm256_maskstore_ps(y + i, m, clamp(_mm256_add_ps(v, _mm256_loadu_ps(t + k)), act));
+    }
+    finish(act, y, i0, i1);
+}
+
 void mk_f32_affine_avx2(int c, const float *x, const float *scale, const float *shift,
                         const mk_activation *act, float *y, size_t i0, size_t i1)
 {
     size_t cc = (size_t)c;
+    if (cc < 8 && act->code != MK_ACT_SOFTMAX) {
+        affine_narrow(cc, x, scale, shift, act, y, i0, i1);
+        return;
+    }
     for (size_t r = i0; r < i1; r += cc) {
         size_t len = i1 - r < cc ? i1 - r : cc, j = 0;
         for (; j + 8 <= len; j += 8) {
