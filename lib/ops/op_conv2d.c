@@ -103,7 +103,8 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     }
     /* Few pixels (7x7, 8x8 layers) split over output channels instead: each thread builds the
      * whole im2col (one tile, a small copy next to the GEMM) and runs its column panels. */
-    if ((size_t)mk_conv_tile_pixels(g) >= pixels && mf_gemm_by_columns(op, g->out_c, pixels, nth)) {
+    if ((size_t)mk_conv_tile_pixels(g) >= pixels &&
+        mf_gemm_by_columns(op, g->out_c, pixels, nth)) {
         float *a = mf_scratch(e, ith);
         mk_conv_im2col(g, x, 0, (int)pixels, a);
         mf_run_gemm(op, g->kh * g->kw * g->in_c, g->out_c, pixels, a, b, y, ith, nth);
