@@ -8,8 +8,8 @@
 /* 1 MB of im2col per thread: a tile's A rows stay in L2 while every weight panel passes over
  * them. */
 #define SCRATCH_FLOATS (1 << 18)
-/* Tiles are a multiple of both row blocks (14 rows for AVX-512, 6 for AVX2) so no tile but
- * the last runs a row-tail microkernel. */
+/* A multiple of both row blocks (14 rows for AVX-512, 6 for AVX2), so that no tile but the
+ * last runs a row-tail microkernel, when the tile can be rounded up to it. */
 #define TILE_ROUND 42
 
 /* A 1x1, stride-1, unpadded conv reads x itself as A; dilation is moot for a 1x1 kernel. */
@@ -24,11 +24,22 @@ int mk_conv_tile_pixels(const mk_window *g)
     int k = g->kh * g->kw * g->in_c;
     int pixels = g->out_h * g->out_w;
     int t = SCRATCH_FLOATS / k;
-    if (t >= TILE_ROUND)
-        t -= t % TILE_ROUND;
     if (t < 1)
         t = 1;
     return t < pixels ? t : pixels;
+}
+
+/* Every tile reads all the weights once, so n pixels run as the fewest tiles the scratch
+ * holds, evenly: a 7x7 layer with K = 4608 is one tile of 49 (a 42-pixel tile then a 7-pixel
+ * one read 9 MB of weights twice, the second time for 7 rows). */
+int mk_conv_tile_for(const mk_window *g, int n)
+{
+    int cap = mk_conv_tile_pixels(g);
+    if (n <= cap)
+        return n;
+    int tiles = (n + cap - 1) / cap, t = (n + tiles - 1) / tiles;
+    int rounded = (t + TILE_ROUND - 1) / TILE_ROUND * TILE_ROUND;
+    return rounded <= cap ? rounded : t;
 }
 
 size_t mk_f32_conv_scratch_floats(const mk_window *g)

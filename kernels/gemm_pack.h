@@ -15,7 +15,8 @@ void mk_gemm_pack_panels(int K, int N, int nr, const float *w, float *packed);
 
 /* Conv via im2col: output pixels are processed in tiles whose im2col rows fit the scratch. */
 int mk_conv_is_pointwise(const mk_window *g);
-int mk_conv_tile_pixels(const mk_window *g);
+int mk_conv_tile_pixels(const mk_window *g); /* the most pixels the scratch holds */
+int mk_conv_tile_for(const mk_window *g, int n); /* the tile for a run of n pixels */
 /* Rows [p0, p1) of the im2col matrix A [pixels, kh*kw*Cin] into a (row p - p0), taps in the
  * padding as zeros: then the padded conv is exactly A W. */
 void mk_conv_im2col(const mk_window *g, const float *x, int p0, int p1, float *a);

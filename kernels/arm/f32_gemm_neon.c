@@ -126,7 +126,7 @@ void mk_f32_conv_neon(const mk_window *g, const float *x, const float *packed, c
         mk_f32_gemm_neon(k, n, x, (size_t)k, packed, b, act, y, (size_t)n, p0, p1, 0, n);
         return;
     }
-    int tile_px = mk_conv_tile_pixels(g);
+    int tile_px = mk_conv_tile_for(g, p1 - p0);
     for (int p = p0; p < p1; p += tile_px) {
         int pe = p1 - p < tile_px ? p1 : p + tile_px;
         mk_conv_im2col(g, x, p, pe, scratch);

@@ -12,7 +12,7 @@ void mk_f32_conv_avx2(const mk_window *g, const float *x, const float *packed, c
         mk_f32_gemm_avx2(k, n, x, (size_t)k, packed, b, act, y, (size_t)n, p0, p1, 0, n);
         return;
     }
-    int tile = mk_conv_tile_pixels(g);
+    int tile = mk_conv_tile_for(g, p1 - p0);
     for (int p = p0; p < p1; p += tile) {
         int pe = p1 - p < tile ? p1 : p + tile;
         mk_conv_im2col(g, x, p, pe, scratch);

@@ -117,12 +117,35 @@ morsel_status mf_pack_gemm(mf_op *op, const mf_isa_kernels *k, int K, int N, con
     return MORSEL_OK;
 }
 
+/* The largest of nth shares of n items split in grains (mf_split). */
+static size_t busiest(size_t n, size_t grain, int nth)
+{
+    size_t most = 0, lo, hi;
+    for (int i = 0; i < nth; i++) {
+        mf_split(n, grain, i, nth, &lo, &hi);
+        most = hi - lo > most ? hi - lo : most;
+    }
+    return most;
+}
+
+int mf_gemm_by_columns(const mf_op *op, int N, size_t M, int nth)
+{
+    size_t nr = (size_t)op->v.gemm_nr, mr = (size_t)op->v.gemm_mr;
+    size_t panels = ((size_t)N + nr - 1) / nr;
+    if (nth < 2 || panels < (size_t)nth)
+        return 0;
+    /* A row split reads all the weights [K, N] in every thread, a column split all the input
+     * [M, K]. Columns win when they balance clearly better, or as well while the weights are
+     * the bigger read (N > M: a 7x7 layer's 49 rows split 24 + 25, its 512 columns 256 +
+     * 256, and each thread then streams half of a 9 MB kernel instead of all of it). */
+    size_t by_rows = busiest(M, mr, nth) * panels, by_cols = M * busiest(panels, 1, nth);
+    return by_cols * 8 < by_rows * 7 || (by_cols <= by_rows && (size_t)N > M);
+}
+
 void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const float *b,
                  float *y, int ith, int nth)
 {
-    size_t nr = (size_t)op->v.gemm_nr;
-    size_t panels = ((size_t)N + nr - 1) / nr;
-    if (M >= (size_t)nth * 8 || panels < (size_t)nth) {
+    if (!mf_gemm_by_columns(op, N, M, nth)) {
         size_t m0, m1;
         /* Whole register tiles per thread, so only the last share runs a tail tile. */
         mf_split(M, (size_t)op->v.gemm_mr, ith, nth, &m0, &m1);
@@ -134,7 +157,7 @@ void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const 
         return;
     }
     size_t n0, n1;
-    mf_split((size_t)N, nr, ith, nth, &n0, &n1);
+    mf_split((size_t)N, (size_t)op->v.gemm_nr, ith, nth, &n0, &n1);
     if (n0 >= n1)
         return;
     op->v.gemm(K, N, x, (size_t)K, op->packed, b, &op->kact, y, (size_t)N, 0, (int)M, (int)n0,

@@ -30,23 +30,34 @@ static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
     return mf_check_out(op, y, x0->rank, dims, err);
 }
 
-static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
+/* A prepare step, even an empty one, marks the op parallel (mf_prepare): the threads copy
+ * disjoint slices of the outer dimensions, and a slice spans whole rows of the last axis,
+ * as the activation (even softmax) needs. */
+static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k,
+                             morsel_error *err)
 {
-    (void)nth;
-    if (ith > 0)
-        return;
-    const mf_tensor *xt = &e->m->tensors[op->in[0]], *yt = &e->m->tensors[op->out];
-    const float *xs[MF_MAX_INPUTS];
-    size_t outer = 1, inner[MF_MAX_INPUTS];
-    for (int d = 0; d < op->iattr[A_AXIS]; d++)
-        outer *= xt->dims[d];
-    for (uint32_t i = 0; i < op->n_in; i++) {
-        xs[i] = mf_src(e, op->in[i]);
-        inner[i] = e->m->tensors[op->in[i]].count / outer;
-    }
-    float *y = mf_dst(e, op);
-    mk_concat_ref((int)op->n_in, xs, inner, outer, y);
-    mk_activation_ref(&op->act, y, yt->count, yt->dims[yt->rank - 1]);
+    (void)m, (void)op, (void)k, (void)err;
+    return MORSEL_OK;
 }
 
-const mf_op_def mf_op_concat = {"concat", check, NULL, run};
+static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
+{
+    const mf_tensor *xt = &e->m->tensors[op->in[0]], *yt = &e->m->tensors[op->out];
+    const float *xs[MF_MAX_INPUTS];
+    size_t outer = 1, inner[MF_MAX_INPUTS], row = 0, o0, o1;
+    for (int d = 0; d < op->iattr[A_AXIS]; d++)
+        outer *= xt->dims[d];
+    mf_split(outer, 1, ith, nth, &o0, &o1);
+    if (o0 >= o1)
+        return;
+    for (uint32_t i = 0; i < op->n_in; i++) {
+        inner[i] = e->m->tensors[op->in[i]].count / outer;
+        xs[i] = mf_src(e, op->in[i]) + o0 * inner[i];
+        row += inner[i];
+    }
+    float *y = mf_dst(e, op) + o0 * row;
+    mk_concat_ref((int)op->n_in, xs, inner, o1 - o0, y);
+    mk_activation_ref(&op->act, y, (o1 - o0) * row, yt->dims[yt->rank - 1]);
+}
+
+const mf_op_def mf_op_concat = {"concat", check, prepare, run};

@@ -5,6 +5,7 @@
  * conv is im2col tiles + the same GEMM; without SIMD, the reference (im2col + OpenBLAS). */
 #include <string.h>
 
+#include "gemm_pack.h"
 #include "ops.h"
 
 #define MAX_DIM (1u << 24)
@@ -55,12 +56,6 @@ static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
     return s;
 }
 
-static int is_pointwise(const mk_window *g)
-{
-    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pad_top == 0 &&
-           g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
-}
-
 static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k,
                              morsel_error *err)
 {
@@ -76,7 +71,7 @@ static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k
     morsel_status s = mf_pack_gemm(op, k, K, g->out_c, mf_in(m, op, 1)->data, err);
     if (s)
         return s;
-    if (is_pointwise(g)) {
+    if (mk_conv_is_pointwise(g)) {
         op->scratch = 0;
         mf_name_kernel(op, "f32_gemm", k);
     } else {
@@ -104,6 +99,15 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     size_t pixels = (size_t)g->out_h * (size_t)g->out_w, n = (size_t)g->out_c;
     if (!op->v.conv) {
         mf_run_gemm(op, g->in_c, g->out_c, pixels, x, b, y, ith, nth);
+        return;
+    }
+    /* Few pixels (7x7, 8x8 layers) split over output channels instead: each thread builds the
+     * whole im2col (one tile, a small copy next to the GEMM) and runs its column panels. */
+    if ((size_t)mk_conv_tile_pixels(g) >= pixels &&
+        mf_gemm_by_columns(op, g->out_c, pixels, nth)) {
+        float *a = mf_scratch(e, ith);
+        mk_conv_im2col(g, x, 0, (int)pixels, a);
+        mf_run_gemm(op, g->kh * g->kw * g->in_c, g->out_c, pixels, a, b, y, ith, nth);
         return;
     }
     size_t p0, p1;

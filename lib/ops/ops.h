@@ -77,6 +77,9 @@ void mf_split_act(const morsel_model *m, mf_op *op, const mf_isa_kernels *k);
 void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const float *b,
                  float *y, int ith, int nth);
 
+/* Whether mf_run_gemm splits [M, N] over column panels rather than rows for nth threads. */
+int mf_gemm_by_columns(const mf_op *op, int N, size_t M, int nth);
+
 /* Asks for W [K, N] packed for the ISA's GEMM into op->packed (mf_pack_weights does it once
  * every op is prepared) and points op->v at that GEMM. */
 morsel_status mf_pack_gemm(mf_op *op, const mf_isa_kernels *k, int K, int N, const float *w,
