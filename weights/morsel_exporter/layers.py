@@ -469,9 +469,11 @@ def check_supported(tree):
 
 def is_op_layer(layer):
     """A raw operation recorded in the graph: a Keras 2 TFOpLambda / SlicingOpLambda, or a
-    Keras 3 op (`module` keras.src.ops.*, e.g. TrueDivide from `x / 127.5`)."""
-    return layer.class_name in TF_OP_CLASSES or layer.module.startswith(("keras.src.ops",
-                                                                         "keras.ops"))
+    Keras 3 op (`module` keras.src.ops.*, e.g. TrueDivide from `x / 127.5`, or a module a
+    Keras 3 .h5 dropped: tfops.module_lost)."""
+    return (layer.class_name in TF_OP_CLASSES
+            or layer.module.startswith(("keras.src.ops", "keras.ops"))
+            or tfops.module_lost(layer))
 
 
 def translate(b, layer, inputs, node=None):

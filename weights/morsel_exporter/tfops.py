@@ -39,6 +39,7 @@ K2_FUNCTIONS = {
     "image.resize": "resize",
     "__operators__.getitem": "getitem",
 }
+MERGE_LAYERS = ("Add", "Subtract", "Multiply")  # keras.layers classes named like an op
 K3_CLASSES = {
     "Add": "add", "Subtract": "sub", "Multiply": "mul", "Divide": "div", "TrueDivide": "div",
     "Negative": "neg", "Cast": "cast", "GetItem": "getitem", "Stack": "stack",
@@ -47,7 +48,27 @@ K3_CLASSES = {
 
 
 def _unsupported(layer, why):
+    if module_lost(layer):
+        why += ("; this is a keras.ops call whose module Keras 3's legacy .h5 writer dropped "
+                "(Keras cannot reload this file either): save the model as .keras")
     return UnsupportedLayer(layer.name, layer.class_name, why)  # layers.py adds the class list
+
+
+def module_lost(layer):
+    """A Keras 3 op saved into a legacy .h5 loses its `module`: `x + 3.0` in MobileNetV3's
+    hard-swish becomes class "Add" with no module, a name it shares with the Add layer. The
+    call tells them apart: a merge layer (Add, Multiply, Subtract) takes ONE positional
+    argument, the list of its inputs (keras.layers.Add()([a, b])), while an op takes its
+    operands as separate arguments (keras.ops.add(x, 3.0)). Op classes that are no layer
+    (TrueDivide, GetItem, ...) need only the Keras 3 node form."""
+    if layer.module or layer.class_name not in K3_CLASSES or not layer.inbound:
+        return False
+    nodes = layer.inbound
+    if not all(isinstance(n, dict) and isinstance(n.get("args"), list) for n in nodes):
+        return False  # a Keras 2 file: its merge layers are never ops
+    if layer.class_name not in MERGE_LAYERS:
+        return True
+    return all(not (len(n["args"]) == 1 and isinstance(n["args"][0], list)) for n in nodes)
 
 
 def _kind(layer):
@@ -59,7 +80,7 @@ def _kind(layer):
 def _describe(layer):
     if layer.class_name in TF_OP_CLASSES:
         return f"tf.{layer.cfg.get('function', '?')}"
-    return f"keras.ops {layer.class_name} ({layer.module})"
+    return f"keras.ops {layer.class_name} ({layer.module or 'module not saved'})"
 
 
 def check(layer):
