@@ -6,6 +6,7 @@ truncated / random / non-Keras files, a label file of the wrong length.
 The small models are built with Keras here (TensorFlow is a test dependency)."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -188,6 +189,60 @@ def main():
         z.writestr("data.bin", os.urandom(100))
     expect_error("zip that is not a .keras file", zp, ["not a Keras .keras model",
                                                        "config.json"])
+
+    # 4b. Keras 3's legacy .h5 writer drops the module of a keras.ops call (issue 11): `x + 3.0`
+    # then reads as class Add with no module. Recovered when the config and the call both say
+    # "op"; refused naming the cause when they disagree or the op is not exportable at all.
+    import h5py
+    import json
+    import numpy as np
+    i = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(i)
+    hs = x * (keras.layers.ReLU(6.0, name="relu6")(x + 3.0) * (1.0 / 6.0))  # hard-swish
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(hs)
+    opsh5 = os.path.join(tmp, "ops_k3.h5")
+    keras.Model(i, keras.layers.Dense(3, activation="softmax", name="out")(pooled)).save(opsh5)
+    r, out = export(opsh5)
+    if r.returncode != 0 or not os.path.exists(out):
+        print(f"[FAIL] a Keras 3 .h5 with keras.ops x + 3.0 did not export:\n{r.stderr}")
+        failures.append("keras.ops in a Keras 3 .h5")
+    else:
+        print("[ok] a Keras 3 .h5 with keras.ops x + 3.0 (module dropped) exports")
+
+    def edit_config(src, dst, fn):
+        shutil.copy(src, dst)
+        with h5py.File(dst, "r+") as f:
+            cfg = json.loads(f.attrs["model_config"])
+            fn(cfg["config"]["layers"])
+            f.attrs["model_config"] = json.dumps(cfg)
+
+    def op_add_as_layer(layers):  # the op's config gains a layer's "trainable"
+        next(l for l in layers if l["class_name"] == "Add")["config"]["trainable"] = True
+    amb = os.path.join(tmp, "ops_ambiguous_k3.h5")
+    edit_config(opsh5, amb, op_add_as_layer)
+    expect_error("Keras 3 .h5: Add that is neither clearly a layer nor an op", amb,
+                 ["class Add", "cannot tell the Add layer from a keras.ops call",
+                  "save the model as .keras"])
+    i = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(i)
+    x = keras.ops.sqrt(keras.ops.abs(x)) - np.ones((10, 10, 4), np.float32)
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    sq = os.path.join(tmp, "sqrt_k3.h5")
+    keras.Model(i, keras.layers.Dense(3, name="out")(pooled)).save(sq)
+    expect_error("Keras 3 .h5: keras.ops.sqrt, module dropped", sq,
+                 ["'sqrt' (class Sqrt)", "keras.ops call", "not supported in any format",
+                  "'absolute' (class Absolute)"], must_not=["save the model as .keras"])
+
+    def drop_unsupported(layers):  # leaves the per-pixel constant: refused when translated
+        for l in layers:
+            if l["class_name"] == "Subtract":
+                l["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["conv", 0, 0]
+        layers[:] = [l for l in layers if l["class_name"] not in ("Sqrt", "Absolute")]
+    pix = os.path.join(tmp, "perpixel_k3.h5")
+    edit_config(sq, pix, drop_unsupported)
+    expect_error("Keras 3 .h5: keras.ops subtract of a per-pixel constant", pix,
+                 ["'subtract' (class Subtract)", "only scalars and one value per channel",
+                  "module Keras 3's legacy .h5 writer dropped"])
 
     # 5. Wrong label count (and the good file itself exports).
     labels = os.path.join(tmp, "labels.txt")

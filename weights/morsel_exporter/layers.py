@@ -445,10 +445,10 @@ def check_supported(tree):
     for l in tree.walk():
         if l.is_model or l.class_name == "InputLayer":
             continue
-        why = None
-        if is_op_layer(l):
+        why = tfops.lost_module_problem(l, l.class_name in TRANSLATORS)
+        if why is None and is_op_layer(l):
             why = tfops.check(l)
-        elif l.class_name not in TRANSLATORS:
+        elif why is None and l.class_name not in TRANSLATORS:
             why = common.HINTS.get(l.class_name, "no translation for this layer class")
         pol = l.cfg.get("dtype")
         pname = pol.get("config", {}).get("name") if isinstance(pol, dict) else pol

@@ -49,26 +49,50 @@ K3_CLASSES = {
 
 def _unsupported(layer, why):
     if module_lost(layer):
-        why += ("; this is a keras.ops call whose module Keras 3's legacy .h5 writer dropped "
-                "(Keras cannot reload this file either): save the model as .keras")
+        why += " (a keras.ops call whose module Keras 3's legacy .h5 writer dropped)"
     return UnsupportedLayer(layer.name, layer.class_name, why)  # layers.py adds the class list
 
 
-def module_lost(layer):
-    """A Keras 3 op saved into a legacy .h5 loses its `module`: `x + 3.0` in MobileNetV3's
-    hard-swish becomes class "Add" with no module, a name it shares with the Add layer. The
-    call tells them apart: a merge layer (Add, Multiply, Subtract) takes ONE positional
-    argument, the list of its inputs (keras.layers.Add()([a, b])), while an op takes its
-    operands as separate arguments (keras.ops.add(x, 3.0)). Op classes that are no layer
-    (TrueDivide, GetItem, ...) need only the Keras 3 node form."""
-    if layer.module or layer.class_name not in K3_CLASSES or not layer.inbound:
-        return False
+# Keras 3's legacy .h5 writer drops the `module` of a keras.ops call: `x + 3.0` in MobileNetV3's
+# hard-swish becomes class "Add" with no module, a name it shares with the Add layer. Two marks
+# tell an op from a layer: its config (an op's has no "trainable"; every layer's has) and its
+# call (a merge layer takes ONE positional argument, the list of its inputs,
+# keras.layers.Add()([a, b]); an op takes its operands apart, keras.ops.add(x, 3.0)).
+
+def _lost_marks(layer):
+    """(op config, op call) for a module-less layer of a Keras 3 graph, else None."""
     nodes = layer.inbound
-    if not all(isinstance(n, dict) and isinstance(n.get("args"), list) for n in nodes):
-        return False  # a Keras 2 file: its merge layers are never ops
-    if layer.class_name not in MERGE_LAYERS:
-        return True
-    return all(not (len(n["args"]) == 1 and isinstance(n["args"][0], list)) for n in nodes)
+    if layer.module or not nodes or not all(isinstance(n, dict) and
+                                            isinstance(n.get("args"), list) for n in nodes):
+        return None  # a .keras file (modules kept) or a Keras 2 file (no keras.ops)
+    op_call = all(not (len(n["args"]) == 1 and isinstance(n["args"][0], list)) for n in nodes)
+    return "trainable" not in layer.cfg, op_call
+
+
+def module_lost(layer):
+    """A keras.ops call this module translates, saved without its module."""
+    marks = _lost_marks(layer)
+    if marks is None or layer.class_name not in K3_CLASSES or not marks[0]:
+        return False
+    return marks[1] or layer.class_name not in MERGE_LAYERS
+
+
+def lost_module_problem(layer, known_layer):
+    """Why a module-less layer of a Keras 3 .h5 cannot be exported, or None: an Add/Multiply/
+    Subtract whose marks disagree (the file cannot say whether it is the layer or the op), or
+    an op class that is no layer and no op this module translates."""
+    marks = _lost_marks(layer)
+    if marks is None:
+        return None
+    if layer.class_name in MERGE_LAYERS and marks[0] != marks[1]:
+        return (f"cannot tell the {layer.class_name} layer from a keras.ops call: Keras 3's "
+                f"legacy .h5 writer drops an op's module; save the model as .keras")
+    if marks[0] and not known_layer and layer.class_name not in K3_CLASSES:
+        hint = HINTS["TFOpLambda"]
+        return (f"a keras.ops call ({layer.class_name}; Keras 3's legacy .h5 writer dropped "
+                f"its module) that is not supported in any format; "
+                f"{hint[hint.find('only'):]}")
+    return None
 
 
 def _kind(layer):
