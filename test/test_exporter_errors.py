@@ -53,6 +53,15 @@ def expect_error(title, path, must_contain, *extra, must_not=(), check=None):
         failures.append(title)
 
 
+def expect_export(title, path):
+    r, out = export(path)
+    if r.returncode != 0 or not os.path.exists(out):
+        print(f"[FAIL] {title}: did not export:\n{r.stderr}")
+        failures.append(title)
+    else:
+        print(f"[ok] {title}: exports")
+
+
 def main():
     try:
         import keras
@@ -202,12 +211,7 @@ def main():
     pooled = keras.layers.GlobalAveragePooling2D(name="gap")(hs)
     opsh5 = os.path.join(tmp, "ops_k3.h5")
     keras.Model(i, keras.layers.Dense(3, activation="softmax", name="out")(pooled)).save(opsh5)
-    r, out = export(opsh5)
-    if r.returncode != 0 or not os.path.exists(out):
-        print(f"[FAIL] a Keras 3 .h5 with keras.ops x + 3.0 did not export:\n{r.stderr}")
-        failures.append("keras.ops in a Keras 3 .h5")
-    else:
-        print("[ok] a Keras 3 .h5 with keras.ops x + 3.0 (module dropped) exports")
+    expect_export("a Keras 3 .h5 with keras.ops x + 3.0 (module dropped)", opsh5)
 
     def edit_config(src, dst, fn):
         shutil.copy(src, dst)
@@ -249,12 +253,7 @@ def main():
     with open(labels, "w") as f:
         f.write("a\nb\n")
     expect_error("label count mismatch", good, ["2 labels for 3 outputs"], "--labels", labels)
-    r, out = export(good)
-    if r.returncode != 0 or not os.path.exists(out):
-        print(f"[FAIL] control: a valid model did not export:\n{r.stderr}")
-        failures.append("control")
-    else:
-        print("[ok] control: the same small model exports")
+    expect_export("control: the same small model", good)
 
     if failures:
         print(f"\n{len(failures)} FAILED: {', '.join(failures)}")
