@@ -94,12 +94,19 @@ def app_cases(keras, tf_keras, quick, make_case, log=print):
                                      extra, n_inputs=N_DEFAULT))
     log(f"found {len(found)}: {', '.join(found)}")
     order = {n: j for j, n in enumerate(found)}
-    small.sort(key=lambda c: (c.size, c.kw["arch"] not in CHEAP, order[c.kw["arch"]]))
-    default.sort(key=lambda c: (c.size, order[c.kw["arch"]]))
+    small.sort(key=lambda c: (c.size, cost(c.kw["arch"]), order[c.kw["arch"]]))
+    default.sort(key=lambda c: (c.size, cost(c.kw["arch"]), order[c.kw["arch"]]))
     return small + ([] if quick else default)
 
 
-# Run first among the small rows: quick to build, so an interrupted run still covers every kind.
+def cost(name):
+    """0 cheap, 1 medium, 2 heavy (hundreds of MB of weights, minutes per row): the order rows
+    run in, so that an interrupted run has covered every kind of network first."""
+    return 0 if name in CHEAP else 2 if re.search(HEAVY, name) else 1
+
+
+HEAVY = r"Large|Base|B[4-7]$|V2[SML]$|RS[234]\d0$|[XY](064|080|120|160|320)$"
+# Quick to build and run, and between them every kind of block these applications use.
 CHEAP = {"MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0",
          "EfficientNetV2B0", "DenseNet121", "ConvNeXtTiny", "NASNetMobile", "RegNetX002",
          "RegNetY002", "ResNetRS50", "ResNet50", "ResNet50V2", "VGG16"}
