@@ -175,6 +175,24 @@ def main():
         m.save(p)
         expect_error(title, p, [f"'{layer.name}'", f"class {type(layer).__name__}", needle])
 
+    # Every option-level refusal at once (issue 11), and nothing said about a layer that only
+    # sees a refused layer's output (its input is not what Keras computes): two branches, each
+    # with a refused option, merged by an Add whose inputs then differ in shape.
+    i = keras.Input((8, 8, 3))
+    a = L.ReLU(threshold=0.5, name="thresh_relu")(L.Conv2D(4, 3, name="c1")(i))
+    b = L.UpSampling2D(interpolation="bicubic", name="up")(L.Conv2D(4, 3, name="c2")(i))
+    x = L.Conv2D(4, 1, name="after_up")(b)
+    m = keras.Model(i, L.GlobalAveragePooling2D()(L.Add(name="merge")([a, L.Cropping2D(3)(x)])))
+    p = os.path.join(tmp, "two_options.keras")
+    m.save(p)
+
+    def named_once(msg):
+        return [f"{n} named {msg.count(n)} times" for n in ("'thresh_relu'", "'up'")
+                if msg.count(n) != 1] + (["'merge' blamed"] if "'merge'" in msg else [])
+    expect_error("two refused options in one model", p,
+                 ["'thresh_relu' (class ReLU)", "threshold", "'up' (class UpSampling2D)",
+                  "interpolation 'bicubic'", "could not be checked"], check=named_once)
+
     # 4. Broken containers.
     i = keras.Input((8, 8, 3))
     m = keras.Model(i, L.Dense(3)(L.Flatten()(L.Conv2D(4, 3)(i))))
