@@ -49,7 +49,13 @@ ms = `morsel bench --threads 1 --runs 5` median; Keras ms = one model(x) call in
 self-test (rows where that is done). Pass: max|Δp| <= 1e-5, logit rel <= 1e-5, 20/20 top-1,
 informative outputs.
 
-    python test/parity_table.py [--only REGEX] [--quick] [--more] [--keep DIR]
+    python test/parity_table.py [--only REGEX] [--quick] [--more] [--apps] [--list] [--keep DIR]
+
+--apps replaces the table by every keras.applications classifier (parity_apps.py: enumerated
+from the installed Keras and tf_keras, smallest input in every format, then default size with
+3 inputs; ctest parity_apps_full, label full, and the subset parity_apps_ci). A Keras-3 .h5
+row whose file Keras cannot reload (MobileNetV3, ConvNeXt) is compared with the Keras object
+that wrote it (same weights), and the row says so.
 
 --quick skips the default-size rows (development); --more adds ConvNeXtTiny, NASNetMobile,
 InceptionResNetV2 and tf_keras's RegNetX002 / RegNetY002 at small inputs (minutes each, so not
