@@ -191,7 +191,7 @@ def main():
                 if msg.count(n) != 1] + (["'merge' blamed"] if "'merge'" in msg else [])
     expect_error("two refused options in one model", p,
                  ["'thresh_relu' (class ReLU)", "threshold", "'up' (class UpSampling2D)",
-                  "interpolation 'bicubic'", "could not be checked"], check=named_once)
+                  "interpolation 'bicubic'", "downstream of a refused one"], check=named_once)
 
     # 4. Broken containers.
     i = keras.Input((8, 8, 3))

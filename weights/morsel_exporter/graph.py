@@ -365,8 +365,8 @@ class Builder:
                 if n not in first.notes:
                     first.note(n)
         if self._unchecked:
-            first.note(f"({self._unchecked} layer(s) computed from a refused layer's output "
-                       "could not be checked)")
+            first.note(f"({self._unchecked} more layer(s) downstream of a refused one stopped "
+                       "too; not named, as their inputs are not what Keras computes)")
         raise first
 
     def call_model(self, model, inputs):
