@@ -39,6 +39,8 @@ ARCHS = {
 }
 
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68])
+IMAGENET_MEAN_RGB_UNIT = np.array([0.485, 0.456, 0.406])  # preprocess_input mode "torch"
+IMAGENET_STD_RGB_UNIT = np.array([0.229, 0.224, 0.225])
 
 
 def preprocess(pixels, mode):
@@ -50,6 +52,8 @@ def preprocess(pixels, mode):
         x = p[..., ::-1] - IMAGENET_MEAN_BGR
     elif mode == "unit":
         x = p / 255.0
+    elif mode == "torch":
+        x = (p / 255.0 - IMAGENET_MEAN_RGB_UNIT) / IMAGENET_STD_RGB_UNIT
     elif mode == "raw":
         x = p
     else:
@@ -95,13 +99,13 @@ def head(k, x, kind, n_classes):
 
 
 def build_arch(k, arch, size, alpha=None, head_kind="gap_dense_bn", n_classes=11,
-               nested=True):
+               nested=True, extra=None):
     """keras.applications.<arch>(weights=None, include_top=False) plus a head. nested=True uses
     the base as a layer (a model inside the model, as transfer-learning tutorials do);
     nested=False builds one flat Functional graph (input_tensor=...)."""
-    fn_name = ARCHS[arch][0]
+    fn_name = ARCHS[arch][0] if arch in ARCHS else arch  # parity_apps: any application
     fn = getattr(k.applications, fn_name)
-    kw = {} if alpha is None else {"alpha": alpha}
+    kw = dict(extra or {}, **({} if alpha is None else {"alpha": alpha}))
     shape = (size, size, 3)
     inp = k.Input(shape, name="image")
     if nested:
@@ -111,7 +115,8 @@ def build_arch(k, arch, size, alpha=None, head_kind="gap_dense_bn", n_classes=11
         base = fn(weights=None, include_top=False, input_tensor=inp, **kw)
         x = base.output
     out = head(k, x, head_kind, n_classes)
-    name = f"{arch.lower()}{'' if alpha is None else '_a' + str(alpha)}_{head_kind}"
+    name = f"{arch.lower()}{'' if alpha is None else '_a' + str(alpha)}_{head_kind}" + \
+        "".join(f"_{a}" for a in (extra or {}))
     return k.Model(inp, out, name=name.replace(".", "_"))
 
 

@@ -6,6 +6,7 @@ truncated / random / non-Keras files, a label file of the wrong length.
 The small models are built with Keras here (TensorFlow is a test dependency)."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,15 @@ def expect_error(title, path, must_contain, *extra, must_not=(), check=None):
     if problems:
         print("    full stderr:\n" + "\n".join("      " + l for l in msg.splitlines()))
         failures.append(title)
+
+
+def expect_export(title, path):
+    r, out = export(path)
+    if r.returncode != 0 or not os.path.exists(out):
+        print(f"[FAIL] {title}: did not export:\n{r.stderr}")
+        failures.append(title)
+    else:
+        print(f"[ok] {title}: exports")
 
 
 def main():
@@ -165,6 +175,24 @@ def main():
         m.save(p)
         expect_error(title, p, [f"'{layer.name}'", f"class {type(layer).__name__}", needle])
 
+    # Every option-level refusal at once (issue 11), and nothing said about a layer that only
+    # sees a refused layer's output (its input is not what Keras computes): two branches, each
+    # with a refused option, merged by an Add whose inputs then differ in shape.
+    i = keras.Input((8, 8, 3))
+    a = L.ReLU(threshold=0.5, name="thresh_relu")(L.Conv2D(4, 3, name="c1")(i))
+    b = L.UpSampling2D(interpolation="bicubic", name="up")(L.Conv2D(4, 3, name="c2")(i))
+    x = L.Conv2D(4, 1, name="after_up")(b)
+    m = keras.Model(i, L.GlobalAveragePooling2D()(L.Add(name="merge")([a, L.Cropping2D(3)(x)])))
+    p = os.path.join(tmp, "two_options.keras")
+    m.save(p)
+
+    def named_once(msg):
+        return [f"{n} named {msg.count(n)} times" for n in ("'thresh_relu'", "'up'")
+                if msg.count(n) != 1] + (["'merge' blamed"] if "'merge'" in msg else [])
+    expect_error("two refused options in one model", p,
+                 ["'thresh_relu' (class ReLU)", "threshold", "'up' (class UpSampling2D)",
+                  "interpolation 'bicubic'", "downstream of a refused one"], check=named_once)
+
     # 4. Broken containers.
     i = keras.Input((8, 8, 3))
     m = keras.Model(i, L.Dense(3)(L.Flatten()(L.Conv2D(4, 3)(i))))
@@ -189,17 +217,61 @@ def main():
     expect_error("zip that is not a .keras file", zp, ["not a Keras .keras model",
                                                        "config.json"])
 
+    # 4b. Keras 3's legacy .h5 writer drops the module of a keras.ops call (issue 11): `x + 3.0`
+    # then reads as class Add with no module. Recovered when the config and the call both say
+    # "op"; refused naming the cause when they disagree or the op is not exportable at all.
+    import h5py
+    import json
+    import numpy as np
+    i = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(i)
+    hs = x * (keras.layers.ReLU(6.0, name="relu6")(x + 3.0) * (1.0 / 6.0))  # hard-swish
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(hs)
+    opsh5 = os.path.join(tmp, "ops_k3.h5")
+    keras.Model(i, keras.layers.Dense(3, activation="softmax", name="out")(pooled)).save(opsh5)
+    expect_export("a Keras 3 .h5 with keras.ops x + 3.0 (module dropped)", opsh5)
+
+    def edit_config(src, dst, fn):
+        shutil.copy(src, dst)
+        with h5py.File(dst, "r+") as f:
+            cfg = json.loads(f.attrs["model_config"])
+            fn(cfg["config"]["layers"])
+            f.attrs["model_config"] = json.dumps(cfg)
+
+    def op_add_as_layer(layers):  # the op's config gains a layer's "trainable"
+        next(l for l in layers if l["class_name"] == "Add")["config"]["trainable"] = True
+    amb = os.path.join(tmp, "ops_ambiguous_k3.h5")
+    edit_config(opsh5, amb, op_add_as_layer)
+    expect_error("Keras 3 .h5: Add that is neither clearly a layer nor an op", amb,
+                 ["class Add", "cannot tell the Add layer from a keras.ops call",
+                  "save the model as .keras"])
+    i = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(i)
+    x = keras.ops.sqrt(keras.ops.abs(x)) - np.ones((10, 10, 4), np.float32)
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    sq = os.path.join(tmp, "sqrt_k3.h5")
+    keras.Model(i, keras.layers.Dense(3, name="out")(pooled)).save(sq)
+    expect_error("Keras 3 .h5: keras.ops.sqrt, module dropped", sq,
+                 ["'sqrt' (class Sqrt)", "keras.ops call", "not supported in any format",
+                  "'absolute' (class Absolute)"], must_not=["save the model as .keras"])
+
+    def drop_unsupported(layers):  # leaves the per-pixel constant: refused when translated
+        for l in layers:
+            if l["class_name"] == "Subtract":
+                l["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = ["conv", 0, 0]
+        layers[:] = [l for l in layers if l["class_name"] not in ("Sqrt", "Absolute")]
+    pix = os.path.join(tmp, "perpixel_k3.h5")
+    edit_config(sq, pix, drop_unsupported)
+    expect_error("Keras 3 .h5: keras.ops subtract of a per-pixel constant", pix,
+                 ["'subtract' (class Subtract)", "only scalars and one value per channel",
+                  "module Keras 3's legacy .h5 writer dropped"])
+
     # 5. Wrong label count (and the good file itself exports).
     labels = os.path.join(tmp, "labels.txt")
     with open(labels, "w") as f:
         f.write("a\nb\n")
     expect_error("label count mismatch", good, ["2 labels for 3 outputs"], "--labels", labels)
-    r, out = export(good)
-    if r.returncode != 0 or not os.path.exists(out):
-        print(f"[FAIL] control: a valid model did not export:\n{r.stderr}")
-        failures.append("control")
-    else:
-        print("[ok] control: the same small model exports")
+    expect_export("control: the same small model", good)
 
     if failures:
         print(f"\n{len(failures)} FAILED: {', '.join(failures)}")

@@ -22,7 +22,7 @@ Config dialects handled (Keras 2 and Keras 3 serialisations differ):
 import numpy as np
 
 from . import ir
-from .errors import ExportError
+from .errors import ExportError, UnsupportedLayer
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
@@ -252,6 +252,13 @@ class Builder:
         self.translate = translate
         self._names = {}
         self._consts = {}
+        # Refusals found while translating (an option, a shape): collected so that one message
+        # names every blocking layer. A refused layer passes its first input on as a stand-in;
+        # what is computed from a stand-in is "tainted", and a layer refusing tainted inputs is
+        # not reported (its inputs are not what Keras computes) but counted as unchecked.
+        self._refusals = []
+        self._tainted = {}  # id(tensor) -> tensor
+        self._unchecked = 0
 
     def unique(self, name):
         n = self._names.get(name, 0)
@@ -320,6 +327,8 @@ class Builder:
         x = self.tensor(in_names[0], shape)
         self.graph.input = x
         outs = self.call_model(top, [x])
+        if self._refusals:
+            self._raise_refusals()
         if len(outs) != 1:
             raise ExportError(f"the model has {len(outs)} outputs; Morsel supports one")
         self.graph.output = outs[0]
@@ -328,7 +337,37 @@ class Builder:
     def call(self, layer, inputs, node=None):
         if layer.is_model:
             return self.call_model(layer, inputs)
-        return self.translate(self, layer, inputs, node)
+        tainted = any(id(t) in self._tainted for t in inputs)
+        try:
+            outs = self.translate(self, layer, inputs, node)
+        except UnsupportedLayer as e:
+            if tainted:
+                self._unchecked += 1
+            elif not any(r.blockers == e.blockers for r in self._refusals):  # shared layers
+                self._refusals.append(e)
+            outs = inputs[:1]
+            tainted = True
+        except ExportError:
+            if not tainted:
+                raise
+            self._unchecked += 1
+            outs = inputs[:1]
+        if tainted:
+            self._tainted.update((id(t), t) for t in outs)
+        return outs
+
+    def _raise_refusals(self):
+        first = self._refusals[0]
+        for e in self._refusals[1:]:
+            for b in e.blockers:
+                first.also(*b)
+            for n in e.notes:
+                if n not in first.notes:
+                    first.note(n)
+        if self._unchecked:
+            first.note(f"({self._unchecked} more layer(s) downstream of a refused one stopped "
+                       "too; not named, as their inputs are not what Keras computes)")
+        raise first
 
     def call_model(self, model, inputs):
         if model.is_sequential:

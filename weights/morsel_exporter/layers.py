@@ -445,10 +445,10 @@ def check_supported(tree):
     for l in tree.walk():
         if l.is_model or l.class_name == "InputLayer":
             continue
-        why = None
-        if is_op_layer(l):
+        why = tfops.lost_module_problem(l, l.class_name in TRANSLATORS)
+        if why is None and is_op_layer(l):
             why = tfops.check(l)
-        elif l.class_name not in TRANSLATORS:
+        elif why is None and l.class_name not in TRANSLATORS:
             why = common.HINTS.get(l.class_name, "no translation for this layer class")
         pol = l.cfg.get("dtype")
         pname = pol.get("config", {}).get("name") if isinstance(pol, dict) else pol
@@ -469,9 +469,11 @@ def check_supported(tree):
 
 def is_op_layer(layer):
     """A raw operation recorded in the graph: a Keras 2 TFOpLambda / SlicingOpLambda, or a
-    Keras 3 op (`module` keras.src.ops.*, e.g. TrueDivide from `x / 127.5`)."""
-    return layer.class_name in TF_OP_CLASSES or layer.module.startswith(("keras.src.ops",
-                                                                         "keras.ops"))
+    Keras 3 op (`module` keras.src.ops.*, e.g. TrueDivide from `x / 127.5`, or a module a
+    Keras 3 .h5 dropped: tfops.module_lost)."""
+    return (layer.class_name in TF_OP_CLASSES
+            or layer.module.startswith(("keras.src.ops", "keras.ops"))
+            or tfops.module_lost(layer))
 
 
 def translate(b, layer, inputs, node=None):

@@ -39,6 +39,7 @@ K2_FUNCTIONS = {
     "image.resize": "resize",
     "__operators__.getitem": "getitem",
 }
+MERGE_LAYERS = ("Add", "Subtract", "Multiply")  # keras.layers classes named like an op
 K3_CLASSES = {
     "Add": "add", "Subtract": "sub", "Multiply": "mul", "Divide": "div", "TrueDivide": "div",
     "Negative": "neg", "Cast": "cast", "GetItem": "getitem", "Stack": "stack",
@@ -47,7 +48,51 @@ K3_CLASSES = {
 
 
 def _unsupported(layer, why):
+    if module_lost(layer):
+        why += " (a keras.ops call whose module Keras 3's legacy .h5 writer dropped)"
     return UnsupportedLayer(layer.name, layer.class_name, why)  # layers.py adds the class list
+
+
+# Keras 3's legacy .h5 writer drops the `module` of a keras.ops call: `x + 3.0` in MobileNetV3's
+# hard-swish becomes class "Add" with no module, a name it shares with the Add layer. Two marks
+# tell an op from a layer: its config (an op's has no "trainable"; every layer's has) and its
+# call (a merge layer takes ONE positional argument, the list of its inputs,
+# keras.layers.Add()([a, b]); an op takes its operands apart, keras.ops.add(x, 3.0)).
+
+def _lost_marks(layer):
+    """(op config, op call) for a module-less layer of a Keras 3 graph, else None."""
+    nodes = layer.inbound
+    if layer.module or not nodes or not all(isinstance(n, dict) and
+                                            isinstance(n.get("args"), list) for n in nodes):
+        return None  # a .keras file (modules kept) or a Keras 2 file (no keras.ops)
+    op_call = all(not (len(n["args"]) == 1 and isinstance(n["args"][0], list)) for n in nodes)
+    return "trainable" not in layer.cfg, op_call
+
+
+def module_lost(layer):
+    """A keras.ops call this module translates, saved without its module."""
+    marks = _lost_marks(layer)
+    if marks is None or layer.class_name not in K3_CLASSES or not marks[0]:
+        return False
+    return marks[1] or layer.class_name not in MERGE_LAYERS
+
+
+def lost_module_problem(layer, known_layer):
+    """Why a module-less layer of a Keras 3 .h5 cannot be exported, or None: an Add/Multiply/
+    Subtract whose marks disagree (the file cannot say whether it is the layer or the op), or
+    an op class that is no layer and no op this module translates."""
+    marks = _lost_marks(layer)
+    if marks is None:
+        return None
+    if layer.class_name in MERGE_LAYERS and marks[0] != marks[1]:
+        return (f"cannot tell the {layer.class_name} layer from a keras.ops call: Keras 3's "
+                f"legacy .h5 writer drops an op's module; save the model as .keras")
+    if marks[0] and not known_layer and layer.class_name not in K3_CLASSES:
+        hint = HINTS["TFOpLambda"]
+        return (f"a keras.ops call ({layer.class_name}; Keras 3's legacy .h5 writer dropped "
+                f"its module) that is not supported in any format; "
+                f"{hint[hint.find('only'):]}")
+    return None
 
 
 def _kind(layer):
@@ -59,7 +104,7 @@ def _kind(layer):
 def _describe(layer):
     if layer.class_name in TF_OP_CLASSES:
         return f"tf.{layer.cfg.get('function', '?')}"
-    return f"keras.ops {layer.class_name} ({layer.module})"
+    return f"keras.ops {layer.class_name} ({layer.module or 'module not saved'})"
 
 
 def check(layer):
