@@ -142,6 +142,7 @@ def main():
                 s = servers[name]
                 cpu0 = tools.cpu_seconds(s.pid)
                 codes0 = codes(s)
+                tools.wait_idle(servers.values())
                 row = tools.siege(rc, s.url(), c, a.seconds)
                 row["cpu_s_per_transaction"] = ((tools.cpu_seconds(s.pid) - cpu0) /
                                                 max(row["successful_transactions"], 1))
@@ -160,6 +161,7 @@ def main():
                 secs = max(1, round(minutes * a.stage_seconds))
                 for name in order:
                     s = servers[name]
+                    tools.wait_idle(servers.values())
                     row = tools.siege(rc, s.url(), c, secs, delay=d)
                     row.update(server=name, stage=i, start_s=t, seconds=secs,
                                peak_rss_mib=s.peak_rss_kib() / 1024)
@@ -169,6 +171,7 @@ def main():
 
         for name in order:
             for c in (10, 100):
+                tools.wait_idle(servers.values())
                 since = servers[name].log_offset()
                 row = tools.wrk(servers[name].url(), c, a.wrk_seconds)
                 row["server"] = name

@@ -71,6 +71,22 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_idle(servers, quiet_share=0.05, window=0.5, timeout=120):
+    """Waits until every server's CPU use over `window` seconds is below quiet_share of a CPU.
+    When siege or wrk stops, the clients are gone but a server may still be working through
+    requests it accepted: Flask finishes every one (about 0.17 s of CPU each, 100 of them after
+    an overload level), on the CPU the next server under test shares. Without this wait that
+    backlog ran during the next run and halved what it measured. Returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        before = [cpu_seconds(s.pid) for s in servers]
+        time.sleep(window)
+        used = [cpu_seconds(s.pid) - b for s, b in zip(servers, before)]
+        if max(used) < quiet_share * window:
+            break
+    return time.monotonic() - t0
+
+
 class Server:
     """A server process pinned to `cpu`; started() measures time to its first good answer."""
 
