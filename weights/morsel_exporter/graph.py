@@ -148,7 +148,7 @@ def node_refs(node, deep=False):
             if isinstance(v, dict):
                 if v.get("class_name") == "__keras_tensor__":
                     h = v["config"]["keras_history"]
-                    refs.append((h[0], int(h[1]), int(h[2])))
+                    refs.append(_tensor_ref(h))
                 else:
                     for x in v.values():
                         walk(x)
@@ -167,14 +167,24 @@ def node_refs(node, deep=False):
         if isinstance(r, (list, tuple)) and len(r) >= 3 and r[0] == K2_CONSTANT and deep:
             pass  # a constant first argument of a TFOpLambda call
         elif isinstance(r, (list, tuple)) and len(r) >= 3 and isinstance(r[0], str):
-            refs.append((r[0], int(r[1]), int(r[2])))
+            refs.append(_tensor_ref(r))
         else:
             raise ExportError(f"unrecognised inbound node entry {r!r}")
         if deep and len(r) > 3 and isinstance(r[3], dict):
             for v in r[3].values():
                 if _k2_ref(v):
-                    refs.append((v[0], int(v[1]), int(v[2])))
+                    refs.append(_tensor_ref(v))
     return refs
+
+
+def _tensor_ref(r):
+    """(layer name, node index, tensor index) of a reference Keras wrote as a list; anything
+    else (a hostile or corrupt file: a dict where an index belongs) is an ExportError."""
+    if not (isinstance(r, (list, tuple)) and len(r) >= 3 and isinstance(r[0], str)
+            and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 1 << 31
+                    for i in r[1:3])):
+        raise ExportError(f"malformed tensor reference {r!r:.200} in an inbound node")
+    return (r[0], r[1], r[2])
 
 
 def layer_node_refs(layer, node):
