@@ -419,6 +419,38 @@ def test_body_budget():
               f"a chunked body (no Content-Length) crossing the budget while read: 503 ({st})")
         st, h, j = s.json("GET", "/healthz")
         check(st == 200, "server alive")
+    # A burst of uploads that do not all fit: the budget is taken from each Content-Length as
+    # it is admitted, so those that fit are classified and only the rest are refused (counted
+    # as bytes arrived, all of them started, crossed the budget together and got 503).
+    body = jpeg * 3
+    with Server("--max-body-total", str(3 * len(body)), "--max-body", str(2 * len(body))) as s:
+        codes = []
+
+        def upload():
+            c = s.conn(60)
+            try:
+                c.putrequest("POST", "/v1/classify")
+                c.putheader("Content-Type", "image/jpeg")
+                c.putheader("Content-Length", str(len(body)))
+                c.endheaders()
+                for i in range(0, len(body), 4096):
+                    c.send(body[i:i + 4096])
+                    time.sleep(0.002)
+                r = c.getresponse()
+                r.read()
+                codes.append(r.status)
+            except OSError:
+                codes.append("closed")
+            finally:
+                c.close()
+        ts = [threading.Thread(target=upload) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        check(1 <= codes.count(200) <= 3 and len(codes) == 8 and
+              all(c in (200, 503, "closed") for c in codes),
+              f"8 concurrent uploads, room for 3: those admitted are answered ({codes})")
 
 
 def test_backpressure():

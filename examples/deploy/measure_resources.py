@@ -85,6 +85,9 @@ def main():
                   f" peak RSS {s.peak_rss_kib() / 1024:.1f} MiB")
         pixels = flag(args, "--max-pixels", 40 << 20)
         body, side = noise_jpeg(min(pixels, 4096 * 4096))
+        # The largest image the args admit is also bounded by --max-body (else it is a 413).
+        while len(body) > flag(args, "--max-body", 16 << 20):
+            body, side = noise_jpeg(int(side * side * 0.8))
         n = flag(args, "--queue", 16) + 2
         print(f"worst case: {n} x POST /v1/classify of a {side}x{side} noise JPEG "
               f"({len(body) / 2**20:.1f} MiB) at once")

@@ -64,7 +64,8 @@ static int append_body(srv_request *r, const char *data, size_t n)
     }
     if (r->body_over_budget)
         return 0;
-    if (atomic_fetch_add(&body_bytes, n) + n > g_srv.cfg.max_body_total) {
+    /* A body with a Content-Length took its whole share of the budget when admitted. */
+    if (!r->reserved && atomic_fetch_add(&body_bytes, n) + n > g_srv.cfg.max_body_total) {
         atomic_fetch_sub(&body_bytes, n);
         r->body_over_budget = 1; /* keep reading to the end, then answer 503 */
         return 0;
@@ -133,10 +134,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         cl, (unsigned long long)g_srv.cfg.max_body);
             return send_reply(c, r);
         }
-        if (announced && atomic_load(&body_bytes) + announced > g_srv.cfg.max_body_total) {
-            r->body_over_budget = 1; /* refuse before the body is read, and close */
-            reply_busy(r);
-            return send_reply(c, r);
+        /* Reserve the announced size now: counting bytes only as they arrive let a burst of
+         * large uploads all start, all cross the budget half-way and all end in 503 (34 x 7.7
+         * MiB at once against 64 MiB: not one answered). Reserved, the first that fit are
+         * served and the rest refused before they send anything. */
+        if (announced) {
+            if (atomic_fetch_add(&body_bytes, announced) + announced >
+                g_srv.cfg.max_body_total) {
+                atomic_fetch_sub(&body_bytes, announced);
+                r->body_over_budget = 1; /* refuse before the body is read, and close */
+                reply_busy(r);
+                return send_reply(c, r);
+            }
+            r->reserved = (size_t)announced;
         }
         return MHD_YES;
     }
@@ -206,7 +216,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         r->reply.status = status;
         accesslog_write(r, remote, r->reply.len);
     }
-    atomic_fetch_sub(&body_bytes, r->body_len);
+    atomic_fetch_sub(&body_bytes, r->reserved ? r->reserved : r->body_len);
     free(r->reply.body);
     free(r->body);
     free(r);

@@ -57,6 +57,7 @@ typedef struct srv_request {
     char query_k[16];
     char *body;
     size_t body_len, body_cap;
+    size_t reserved;            /* budget taken at once for a Content-Length body (0: chunked) */
     int body_too_large;
     int body_over_budget;       /* --max-body-total reached: discard the rest, answer 503 */
     double t_start_ms;          /* headers received */
