@@ -47,13 +47,6 @@ typedef struct worker {
     int failed;
 } worker;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int run_n(worker *w, float *y, int n)
 {
     for (int i = 0; i < n; i++)
@@ -69,10 +62,10 @@ static void *worker_main(void *arg)
     float *y = malloc(w->n_out * sizeof *y);
     w->failed = !y || run_n(w, y, w->warmup);
     gate_wait(w->go); /* failed or not, so the gate's count is reached */
-    double t = now_ms();
+    double t = cli_now_ms();
     if (!w->failed)
         w->failed = run_n(w, y, w->runs) != 0;
-    w->ms = now_ms() - t;
+    w->ms = cli_now_ms() - t;
     free(y);
     return NULL;
 }

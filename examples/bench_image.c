@@ -7,23 +7,10 @@
 
 #include "cli.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* v[0..n) is sorted in place. */
 static double quantile(double *v, int n, double q)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, cli_cmp_double);
     return v[(int)(q * (n - 1) + 0.5)];
 }
 
@@ -61,14 +48,14 @@ int bench_image(morsel_context *ctx, const char *path, int runs, int warmup,
         int n_top = 0;
         morsel_timings tm = MORSEL_TIMINGS_INIT;
         morsel_error err = {0};
-        double t0 = now_ms();
+        double t0 = cli_now_ms();
         if (morsel_classify_encoded(ctx, bytes, out->bytes, 1, top, &n_top, &tm, &err) !=
             MORSEL_OK) {
             fprintf(stderr, "morsel bench: %s: %s\n", path, err.message);
             rc = -1;
             break;
         }
-        double wall = now_ms() - t0;
+        double wall = cli_now_ms() - t0;
         if (i < 0)
             continue;
         t[i] = tm.decode_ms;

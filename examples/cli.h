@@ -24,6 +24,10 @@ void cli_json_top(FILE *f, const morsel_class *top, int n);
 
 #define BENCH_MAX_THREADS 256
 
+/* Monotonic wall clock in ms, and a qsort comparator for doubles (cli_bench.c). */
+double cli_now_ms(void);
+int cli_cmp_double(const void *a, const void *b);
+
 /* The FP32 FMA peak measured now: gflops_1 on one thread alone; with threads > 1, that many
  * copies at once on as many threads (gflops_all in total). isa names the instructions used. */
 typedef struct bench_peak_result {

@@ -36,7 +36,7 @@ static double clock_ms(clockid_t id)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static double now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+double cli_now_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 
 static double rss_mb(void)
 {
@@ -45,7 +45,7 @@ static double rss_mb(void)
     return ru.ru_maxrss / 1024.0; /* Linux reports kilobytes */
 }
 
-static int cmp_double(const void *a, const void *b)
+int cli_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -102,10 +102,10 @@ static morsel_model *open_timed(const bench_opts *o, double *ms, double *cpu_ms)
     morsel_model *m = NULL;
     morsel_error err = {0};
     morsel_open_options opt = {.struct_size = sizeof opt, .isa = o->isa};
-    double c = clock_ms(CLOCK_THREAD_CPUTIME_ID), t = now_ms();
+    double c = clock_ms(CLOCK_THREAD_CPUTIME_ID), t = cli_now_ms();
     morsel_status s = o->isa ? morsel_model_open_file_ex(o->model, &opt, &m, &err)
                              : morsel_model_open_file(o->model, &m, &err);
-    *ms = now_ms() - t;
+    *ms = cli_now_ms() - t;
     *cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c;
     if (s != MORSEL_OK)
         fprintf(stderr, "morsel bench: %s\n", err.message);
@@ -116,12 +116,12 @@ static int run_once(morsel_context *ctx, const float *x, size_t n_in, float *y, 
                     double *ms)
 {
     morsel_error err = {0};
-    double t = now_ms();
+    double t = cli_now_ms();
     if (morsel_run(ctx, x, n_in, MORSEL_OUTPUT_PROBS, y, n_out, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel bench: %s\n", err.message);
         return -1;
     }
-    *ms = now_ms() - t;
+    *ms = cli_now_ms() - t;
     return 0;
 }
 
@@ -153,7 +153,7 @@ static int measure(const bench_opts *o, const morsel_model_info *in, morsel_cont
     }
     for (int i = 0; i < o->runs; i++)
         mean += ms[i] / o->runs;
-    qsort(ms, (size_t)o->runs, sizeof *ms, cmp_double);
+    qsort(ms, (size_t)o->runs, sizeof *ms, cli_cmp_double);
     int n = o->runs;
     r->median_ms = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
     r->p90_ms = ms[(9 * n + 9) / 10 - 1]; /* nearest rank: ceil(0.9 n) */
