@@ -18,6 +18,9 @@ static void fill_avx2(mf_isa_kernels *k)
     k->gemm = mk_f32_gemm_avx2;
     k->conv = mk_f32_conv_avx2;
     k->conv_scratch_floats = mk_f32_conv_scratch_floats;
+    k->wino2_pack_floats = mk_f32_wino2_pack_floats_avx2;
+    k->wino2_pack = mk_f32_wino2_pack_avx2;
+    k->wino2 = mk_f32_conv3x3_wino2_avx2;
     k->dwconv3x3_s1 = mk_f32_dwconv3x3_s1_avx2;
     k->dwconv3x3_s2 = mk_f32_dwconv3x3_s2_avx2;
     k->dwconv_any = mk_f32_dwconv_avx2;
@@ -40,6 +43,9 @@ static void fill_avx512(mf_isa_kernels *k)
     k->gemm_pack = mk_f32_gemm_pack_avx512;
     k->gemm = mk_f32_gemm_avx512;
     k->conv = mk_f32_conv_avx512;
+    k->wino2_pack_floats = mk_f32_wino2_pack_floats_avx512;
+    k->wino2_pack = mk_f32_wino2_pack_avx512;
+    k->wino2 = mk_f32_conv3x3_wino2_avx512;
     k->dwconv3x3_s1 = mk_f32_dwconv3x3_s1_avx512;
     k->dwconv3x3_s2 = mk_f32_dwconv3x3_s2_avx512;
     k->dwconv_any = mk_f32_dwconv_avx512;

@@ -1,8 +1,11 @@
 /* CONV2D: x [H,W,Cin], W [KH,KW,Cin,Cout] (Keras HWIO), optional bias. TF padding arrives as
  * explicit pads (the exporter turns 'same' into top/bottom/left/right, extra row bottom/right),
  * and a ZeroPadding2D in front of the conv is merged into them at load (mf_fold_pads).
- * Variants: a 1x1 stride-1 unpadded conv is a GEMM on the input as it lies; any other KxK
- * conv is im2col tiles + the same GEMM; without SIMD, the reference (im2col + OpenBLAS). */
+ * Variants: a 1x1 stride-1 unpadded conv is a GEMM on the input as it lies; a 3x3 stride-1
+ * conv with 32 or more channels either side is Winograd F(2x2, 3x3) (kernels/conv_wino2.c);
+ * any other KxK conv is im2col tiles + the same GEMM; without SIMD, the reference (im2col +
+ * OpenBLAS). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gemm_pack.h"
@@ -56,6 +59,13 @@ static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
     return s;
 }
 
+/* MORSEL_WINOGRAD=0 keeps 3x3 convs on im2col (A/B runs, tests of both paths). */
+static int winograd_wanted(void)
+{
+    const char *env = getenv("MORSEL_WINOGRAD");
+    return !env || strcmp(env, "0") != 0;
+}
+
 static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k,
                              morsel_error *err)
 {
@@ -71,6 +81,17 @@ static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k
     morsel_status s = mf_pack_gemm(op, k, K, g->out_c, mf_in(m, op, 1)->data, err);
     if (s)
         return s;
+    if (k->wino2 && mk_wino2_fits(g) && winograd_wanted()) {
+        op->pack.fn = k->wino2_pack;
+        op->pack.floats = k->wino2_pack_floats(K, g->out_c);
+        op->v.wino2 = k->wino2;
+        /* The kernel adds the bias only; the whole activation runs after it. */
+        op->tact = op->act;
+        op->kact = (mk_activation){MK_ACT_LINEAR, 0.0f, 0.0f};
+        op->scratch = mk_wino2_scratch_floats(g);
+        mf_name_kernel(op, "f32_conv3x3_wino2", k);
+        return MORSEL_OK;
+    }
     if (mk_conv_is_pointwise(g)) {
         op->scratch = 0;
         mf_name_kernel(op, "f32_gemm", k);
@@ -97,6 +118,17 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     if (op->serial)
         nth = 1;
     size_t pixels = (size_t)g->out_h * (size_t)g->out_w, n = (size_t)g->out_c;
+    if (op->v.wino2) {
+        /* Whole 2-row tiles per thread: rows of tiles, then the pixels they cover. */
+        size_t r0, r1, rows = (size_t)(g->out_h + 1) / 2, w = (size_t)g->out_w;
+        mf_split(rows, 1, ith, nth, &r0, &r1);
+        if (r0 >= r1)
+            return;
+        op->v.wino2(g, x, op->packed, b, &op->kact, y, mf_scratch(e, ith), (int)r0, (int)r1);
+        size_t y1 = 2 * r1 < (size_t)g->out_h ? 2 * r1 : (size_t)g->out_h;
+        mf_tail_act(op, y, 2 * r0 * w * n, y1 * w * n);
+        return;
+    }
     if (!op->v.conv) {
         mf_run_gemm(op, g->in_c, g->out_c, pixels, x, b, y, ith, nth);
         return;
