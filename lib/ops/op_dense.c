@@ -24,11 +24,13 @@ static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
 static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k,
                              morsel_error *err)
 {
-    const mf_tensor *x = mf_in(m, op, 0), *wt = mf_in(m, op, 1);
-    /* One row against a large matrix is memory-bound: OpenBLAS's sgemv streams it faster than
-     * a register-tiled GEMM (1x2048->1000: 0.40 vs 0.48 ms, test_k_gemm --bench). */
-    int gemv = x->count == wt->dims[0] && (uint64_t)wt->dims[0] * wt->dims[1] > 65536;
-    if (!k->gemm || gemv) {
+    const mf_tensor *wt = mf_in(m, op, 1);
+    /* A classifier head's one row runs on the packed GEMM too, though it is memory-bound:
+     * OpenBLAS's sgemv was level with it on warm weights (1x1280->256: 0.017 ms both,
+     * test_k_gemm --bench) but serial, while the GEMM's threads split the columns, each
+     * streaming its own panels. In MobileNetV2 (cold weights, 1280x256 + 256x128 + 128x5),
+     * interleaved: 1 thread 0.16 -> 0.07-0.14 ms, 2 threads 0.20 -> 0.05-0.08 ms. */
+    if (!k->gemm) {
         op->serial = 1;
         strcpy(op->kernel, "ref_dense_sgemm");
         return MORSEL_OK;
