@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static uint32_t rng = 12345u;
 
@@ -88,8 +89,77 @@ static int check_hrows8(const mi_resample_kernels *kt)
     return bad;
 }
 
-int main(void)
+/* ---- `test_k_resample --bench`: bicubic preprocessing of noise images per ISA, interleaved
+ * rounds, median ms (a table, not a test). */
+static double now_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int bench(void)
+{
+    static const shape bs[] = {{1280, 1280, 224, 224}, {1280, 960, 224, 224},
+                               {500, 375, 224, 224},   {1280, 960, 299, 299}};
+    static const char *const isas[] = {"scalar", "avx2", "avx512"};
+    enum { ROUNDS = 31 };
+    morsel_error err;
+    printf("%-22s %9s %9s %9s  (bicubic, median of %d interleaved rounds, ms)\n", "shape",
+           isas[0], isas[1], isas[2], ROUNDS);
+    for (size_t s = 0; s < sizeof bs / sizeof bs[0]; s++) {
+        const shape sh = bs[s];
+        const size_t stride = (size_t)sh.sw * 3, nout = (size_t)sh.dw * sh.dh * 3;
+        uint8_t *img = malloc(stride * (size_t)sh.sh);
+        float *out = malloc(nout * sizeof(float));
+        float *scratch = malloc(mi_preprocess_scratch(sh.sw, sh.sh, sh.dw, sh.dh) * sizeof(float));
+        if (!img || !out || !scratch)
+            return 1;
+        fill(img, stride * (size_t)sh.sh, 0);
+        morsel_preprocess pp = MORSEL_PREPROCESS_INIT;
+        pp.filter = MORSEL_RESIZE_BICUBIC;
+        double t[3][ROUNDS];
+        int ok[3];
+        for (int v = 0; v < 3; v++)
+            ok[v] = mi_resample_kernels_for(isas[v]) != NULL;
+        for (int r = 0; r < ROUNDS; r++)
+            for (int v = 0; v < 3; v++) {
+                if (!ok[v])
+                    continue;
+                const double t0 = now_ms();
+                mi_preprocess_isa(img, sh.sw, sh.sh, stride, &pp, sh.dw, sh.dh, out, scratch,
+                                  isas[v], &err);
+                t[v][r] = now_ms() - t0;
+            }
+        char name[64];
+        snprintf(name, sizeof name, "%dx%d->%dx%d", sh.sw, sh.sh, sh.dw, sh.dh);
+        printf("%-22s", name);
+        for (int v = 0; v < 3; v++) {
+            if (!ok[v]) {
+                printf(" %9s", "-");
+                continue;
+            }
+            qsort(t[v], ROUNDS, sizeof(double), cmp_double);
+            printf(" %9.3f", t[v][ROUNDS / 2]);
+        }
+        printf("\n");
+        free(img);
+        free(out);
+        free(scratch);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0)
+        return bench();
     static const char *const isas[] = {"avx2", "avx512"};
     static const morsel_resize_filter filters[] = {MORSEL_RESIZE_NEAREST, MORSEL_RESIZE_BILINEAR,
                                                    MORSEL_RESIZE_BICUBIC, MORSEL_RESIZE_LANCZOS,
