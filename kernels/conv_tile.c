@@ -19,6 +19,13 @@ int mk_conv_is_pointwise(const mk_window *g)
            g->pad_left == 0 && g->out_h == g->in_h && g->out_w == g->in_w;
 }
 
+/* K within the GEMM's one k block (KC = 512), so the direct kernel's chains are the GEMM's. */
+int mk_conv_smallc_fits(const mk_window *g)
+{
+    return g->in_c <= 4 && g->kh * g->kw * g->in_c <= 512 && g->dh == 1 && g->dw == 1 &&
+           !mk_conv_is_pointwise(g);
+}
+
 int mk_conv_tile_pixels(const mk_window *g)
 {
     int k = g->kh * g->kw * g->in_c;

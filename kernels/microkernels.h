@@ -83,6 +83,13 @@ void mk_f32_conv_avx512(const mk_window *g, const float *x, const float *packed,
                         const mk_activation *act, float *y, float *scratch, int p0, int p1);
 void mk_f32_conv_avx2(const mk_window *g, const float *x, const float *packed, const float *b,
                       const mk_activation *act, float *y, float *scratch, int p0, int p1);
+/* The same conv where mk_conv_smallc_fits(g) (Cin <= 4: first layers), reading x in place
+ * (kernels/x86/f32_conv_smallc_avx512.c); bit-identical to mk_f32_conv_avx512, whose packing,
+ * scratch and range it shares. */
+int mk_conv_smallc_fits(const mk_window *g);
+void mk_f32_conv_smallc_avx512(const mk_window *g, const float *x, const float *packed,
+                               const float *b, const mk_activation *act, float *y,
+                               float *scratch, int p0, int p1);
 
 /* 3x3 stride-1 conv by Winograd F(2x2, 3x3) (kernels/conv_wino2.c), where mk_wino2_fits(g):
  * output tile rows [r0, r1) (output rows 2 r0 .. 2 r1 - 1, cut at out_h), all Cout columns,

@@ -8,7 +8,9 @@
  * full-range result bit for bit (that is what lets the op split a call over threads).
  * Conv: 1x1 and 2x2 images, stride 2 on odd sizes, valid / TF same (extra row bottom-right) /
  * asymmetric explicit padding, dilation 2, 3x3 / 1x7 / 7x1 / 5x5 kernels, Cin 3, a K that needs
- * several im2col tiles; pixel sub-ranges compose bit-exactly as well.
+ * several im2col tiles; pixel sub-ranges compose bit-exactly as well. Where Cin <= 4 the
+ * AVX-512 small-Cin kernel (no im2col) must give the im2col result bit for bit, whole and in
+ * ranges cut mid-row and one pixel long.
  *
  * Tolerance (the rounding-error bound of test_kernels.c): a value built from K products and a
  * bias is within d = min(K + 2, 8 sqrt(K + 2)) * u * mag of the exact one, u = 2^-24,
@@ -280,6 +282,15 @@ static const conv_case conv_cases[] = {
     {"7x7, 1x1 s2", 7, 7, 8, 9, 1, 1, 2, 1, VALID, 0, 0, 0, 0},
     {"10x10 Cin 384, 3x3 same (several im2col tiles)", 10, 10, 384, 20, 3, 3, 1, 1, SAME, 0, 0,
      0, 0},
+    /* first layers, which the AVX-512 small-Cin kernel reads in place: rows and columns inside
+     * the image, padded edges on every side, odd output widths, Cout past one panel */
+    {"23x29 Cin 3, 3x3 same s2", 23, 29, 3, 32, 3, 3, 2, 1, SAME, 0, 0, 0, 0},
+    {"40x37 Cin 3, 3x3 explicit t1 b1 l1 r1 s2", 40, 37, 3, 40, 3, 3, 2, 1, EXPLICIT, 1, 1, 1, 1},
+    {"33x30 Cin 3, 7x7 same s2, Cout 64", 33, 30, 3, 64, 7, 7, 2, 1, SAME, 0, 0, 0, 0},
+    {"17x19 Cin 4, 3x3 valid, Cout 70", 17, 19, 4, 70, 3, 3, 1, 1, VALID, 0, 0, 0, 0},
+    {"21x16 Cin 1, 5x5 same, Cout 8", 21, 16, 1, 8, 5, 5, 1, 1, SAME, 0, 0, 0, 0},
+    {"224x224 Cin 3, 3x3 same s2 (MobileNetV2 stem)", 224, 224, 3, 32, 3, 3, 2, 1, SAME, 0, 0,
+     0, 0},
 };
 
 static int out_size(int in, int k, int s, int d, int pad, int p0, int p1, int *before)
@@ -377,6 +388,22 @@ static void test_conv_case(const conv_case *cc, int with_bias)
             snprintf(what, sizeof what, "%s conv %s %s: pixel sub-ranges compose exactly",
                      v->name, cc->name, act_names[ai]);
             verdict(memcmp(y, y2, (ny + GUARD) * sizeof *y) == 0, what);
+            if (vi == 1 && mk_conv_smallc_fits(&g)) {
+                /* whole range, then ranges cut mid-row and one pixel long */
+                fill(y2, ny + GUARD, GUARD_VALUE);
+                mk_f32_conv_smallc_avx512(&g, x, packed, b, a, y2, scratch, 0, P);
+                snprintf(what, sizeof what, "avx512 smallc conv %s %s %s: bit-identical to im2col",
+                         cc->name, b ? "bias" : "nobias", act_names[ai]);
+                verdict(memcmp(y, y2, (ny + GUARD) * sizeof *y) == 0, what);
+                int cuts[6] = {0, 1, P / 3, P / 3 + 1, (2 * P + 2) / 3, P};
+                fill(y2, ny + GUARD, GUARD_VALUE);
+                for (int i = 0; i < 5; i++)
+                    mk_f32_conv_smallc_avx512(&g, x, packed, b, a, y2, scratch, cuts[i],
+                                              cuts[i + 1]);
+                snprintf(what, sizeof what, "avx512 smallc conv %s %s: sub-ranges compose exactly",
+                         cc->name, act_names[ai]);
+                verdict(memcmp(y, y2, (ny + GUARD) * sizeof *y) == 0, what);
+            }
         }
         free(packed);
     }
@@ -417,6 +444,7 @@ static const bench_shape bench_shapes[] = {
     {"incv3 1225x576->96", 1225, 576, 96, {0}}, {"incv3 1225x1200->64", 1225, 1200, 64, {0}},
     {"incv3 289x1344->192", 289, 1344, 192, {0}}, {"incv3 64x3456->384", 64, 3456, 384, {0}},
     CONV("conv 299x299x3 3x3/2 ->32", 299, 299, 3, 32, 3, 3, 2, 149, 149, 0, 0),
+    CONV("conv mnv2 224x224x3 3x3/2 ->32", 224, 224, 3, 32, 3, 3, 2, 112, 112, 0, 0),
     CONV("conv 35x35x64 3x3 ->96", 35, 35, 64, 96, 3, 3, 1, 35, 35, 1, 1),
     CONV("conv 35x35x48 5x5 ->64", 35, 35, 48, 64, 5, 5, 1, 35, 35, 2, 2),
     CONV("conv 17x17x128 1x7 ->128", 17, 17, 128, 128, 1, 7, 1, 17, 17, 0, 3),

@@ -38,6 +38,7 @@
 #include <math.h>
 
 #include "gemm_pack.h"
+#include "gemm_tile_avx512.h"
 #include "microkernels.h"
 
 #define NR MK_GEMM_NR_AVX512
@@ -57,32 +58,9 @@ void mk_f32_gemm_pack_avx512(int K, int N, const float *w, float *packed)
     mk_gemm_pack_panels(K, N, NR, w, packed);
 }
 
-typedef struct epilogue {
-    int relu, leaky;
-    __m512 alpha, hi;
-} epilogue;
-
-/* As relu() in kernels/ref/activation.c: min(max(v,0) + alpha*min(v,0), max), the product and
- * sum rounded separately as the reference does. */
-static inline __m512 activate(__m512 v, const epilogue *e)
-{
-    if (!e->relu)
-        return v;
-    __m512 z = _mm512_setzero_ps();
-    __m512 p = _mm512_max_ps(v, z);
-    if (e->leaky)
-        p = _mm512_add_ps(p, _mm512_mul_ps(e->alpha, _mm512_min_ps(v, z)));
-    return _mm512_min_ps(p, e->hi);
-}
-
 /* One tile: mr rows x (16 * nv) columns, `full` when all 32 columns are live (no masks). mr,
- * nv and full are constants in each instantiation. The rows are spelled out by macro rather
- * than as a loop over an accumulator array, which compilers do not reliably unroll and then
- * keep in memory; rows >= mr fold away. Masked-off lanes are never read or written. */
-#define ALL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
-#define LOAD1(src, m) (full ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(m, src))
-#define STORE1(dst, m, v) (full ? _mm512_storeu_ps(dst, v) : _mm512_mask_storeu_ps(dst, m, v))
-#define DECLARE(r) __m512 c##r##a = b0, c##r##b = b1;
+ * nv and full are constants in each instantiation. Masked-off lanes are never read or
+ * written. */
 #define STEP(r)                                                                                \
     if ((r) < mr) {                                                                            \
         __m512 a = _mm512_set1_ps(packed ? xk[r] : xk[(r) * ldx]);                             \
@@ -192,11 +170,6 @@ static void pack_strip(int mr, int kn, const float *x, size_t ldx, float *strip)
     }
 }
 
-static __mmask16 lanes(int n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
 /* The packed loop order (see the top of the file). Rows split evenly into as few tiles as MR
  * allows (49 rows as 13 + 12 + 12 + 12), worked out once per call. */
 static __attribute__((noinline)) void
@@ -234,13 +207,7 @@ void mk_f32_gemm_avx512(int K, int N, const float *x, size_t ldx, const float *p
                         int m1, int n0, int n1)
 {
     (void)N;
-    epilogue none = {0, 0, _mm512_setzero_ps(), _mm512_set1_ps(INFINITY)}, e = none;
-    if (act && act->code == MK_ACT_RELU) {
-        e.relu = 1;
-        e.leaky = act->alpha != 0.0f;
-        e.alpha = _mm512_set1_ps(act->alpha);
-        e.hi = _mm512_set1_ps(act->max);
-    }
+    epilogue none = epilogue_for(NULL), e = epilogue_for(act);
     /* Equal k blocks; they depend on K only, so every range splits k the same way. */
     int nk = (K + KC - 1) / KC, kc = nk > 1 ? (K + nk - 1) / nk : K;
     if (n1 - n0 >= PACK_MIN_COLS && ldx % 1024 == 0) {

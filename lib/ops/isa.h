@@ -23,6 +23,7 @@ typedef struct mf_isa_kernels {
     mk_gemm_pack_fn gemm_pack;
     mk_gemm_fn gemm;
     mk_conv_fn conv;
+    mk_conv_fn conv_smallc; /* conv's drop-in where mk_conv_smallc_fits (first layers), or NULL */
     size_t (*conv_scratch_floats)(const mk_window *g);
     /* 3x3 stride-1 convs by Winograd F(2x2, 3x3): packing (K = 9 Cin) and the kernel. */
     mk_gemm_pack_floats_fn wino2_pack_floats;

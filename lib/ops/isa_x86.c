@@ -43,6 +43,7 @@ static void fill_avx512(mf_isa_kernels *k)
     k->gemm_pack = mk_f32_gemm_pack_avx512;
     k->gemm = mk_f32_gemm_avx512;
     k->conv = mk_f32_conv_avx512;
+    k->conv_smallc = mk_f32_conv_smallc_avx512;
     k->wino2_pack_floats = mk_f32_wino2_pack_floats_avx512;
     k->wino2_pack = mk_f32_wino2_pack_avx512;
     k->wino2 = mk_f32_conv3x3_wino2_avx512;

@@ -95,6 +95,11 @@ static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k
     if (mk_conv_is_pointwise(g)) {
         op->scratch = 0;
         mf_name_kernel(op, "f32_gemm", k);
+    } else if (k->conv_smallc && mk_conv_smallc_fits(g)) {
+        /* Edge pixels still go through im2col: same scratch. */
+        op->v.conv = k->conv_smallc;
+        op->scratch = k->conv_scratch_floats(g);
+        mf_name_kernel(op, "f32_conv_smallc", k);
     } else {
         op->v.conv = k->conv;
         op->scratch = k->conv_scratch_floats(g);
