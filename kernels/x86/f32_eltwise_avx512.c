@@ -95,11 +95,46 @@ void mk_f32_multiply_avx512(int n, const float *const *xs, const size_t *counts,
     finish(act, y, i0, i1);
 }
 
+/* Few channels that do not fill vectors (an RGB Rescaling or Normalization: c = 3) run as a
+ * flat stream against scale and shift repeated over 16 pixels, instead of one masked vector
+ * per pixel: EfficientNetB0's two input affines on 224x224x3 took 0.22 ms each. Same
+ * multiply, then add, as the row loop below. */
+#define AFFINE_PATTERN_MAX_C 64
+static void affine_pattern(size_t c, const float *x, const float *scale, const float *shift,
+                           const mk_activation *act, float *y, size_t i0, size_t i1)
+{
+    float ps[16 * AFFINE_PATTERN_MAX_C], pb[16 * AFFINE_PATTERN_MAX_C];
+    const size_t period = 16 * c;
+    for (size_t j = 0; j < period; j++) {
+        ps[j] = scale[j % c];
+        pb[j] = shift[j % c];
+    }
+    /* i0 is a whole number of pixels, so element i has channel (i - i0) % c. */
+    size_t i = i0, q = 0;
+    for (; i + 16 <= i1; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(ps + q));
+        v = _mm512_add_ps(v, _mm512_loadu_ps(pb + q));
+        _mm512_storeu_ps(y + i, clamp(v, act));
+        q = q + 16 == period ? 0 : q + 16;
+    }
+    if (i < i1) {
+        __mmask16 m = tail_mask(i1 - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_loadu_ps(ps + q));
+        v = _mm512_add_ps(v, _mm512_loadu_ps(pb + q));
+        _mm512_mask_storeu_ps(y + i, m, clamp(v, act));
+    }
+}
+
 /* Row by row of c channels from i0 (a multiple of c); the last row may be partial. */
 void mk_f32_affine_avx512(int c, const float *x, const float *scale, const float *shift,
                           const mk_activation *act, float *y, size_t i0, size_t i1)
 {
     size_t cc = (size_t)c;
+    if (cc % 16 != 0 && cc <= AFFINE_PATTERN_MAX_C && act->code != MK_ACT_SOFTMAX) {
+        affine_pattern(cc, x, scale, shift, act, y, i0, i1);
+        finish(act, y, i0, i1);
+        return;
+    }
     for (size_t r = i0; r < i1; r += cc) {
         size_t len = i1 - r < cc ? i1 - r : cc, j = 0;
         for (; j + 16 <= len; j += 16) {
