@@ -89,8 +89,7 @@ static void interior(const mk_window *g, const float *x, const float *packed, co
         const int live = n - c < NR ? n - c : NR;
         const float *p = packed + (size_t)(c / NR) * (size_t)K * NR;
         for (int ox = a; ox < b;) {
-            const int left = b - ox;
-            const int mr = left >= MR ? MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int mr = direct_rows(b - ox);
             const int ix0 = ox * g->sw - g->pad_left;
             const float *xp = x + (size_t)iy0 * rs + (size_t)ix0 * (size_t)cin;
             float *yp = y + ((size_t)oy * (size_t)g->out_w + (size_t)ox) * (size_t)n + (size_t)c;

@@ -155,11 +155,6 @@ static void run_packed(int mr, int live, int K, const float *x, const float *p, 
     PACKED_ROWS(1, 0)
 }
 
-static int direct_rows(int left)
-{
-    return left >= MR ? MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-}
-
 /* x rows [0, mr) x columns [0, kn) into strip[k * mr + r]. */
 static void pack_strip(int mr, int kn, const float *x, size_t ldx, float *strip)
 {

@@ -51,4 +51,11 @@ static inline __mmask16 lanes(int n)
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
 
+/* A tile's height for `left` rows to go: 14, then a tail of up to 13 rows as 8 + 4 + 2 + 1 (the
+ * heights the direct loops instantiate). */
+static inline int direct_rows(int left)
+{
+    return left >= 14 ? 14 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+}
+
 #endif

@@ -54,7 +54,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
         mk_dense_ref((int)rows, cin, cout, x, wt->data, b, &op->act, y);
         return;
     }
-    mf_run_gemm(op, cin, cout, rows, x, b, y, op->serial ? 0 : ith, op->serial ? 1 : nth);
+    mf_run_gemm(op, cin, cout, rows, x, b, y, ith, nth); /* serial only without a GEMM */
 }
 
 const mf_op_def mf_op_dense = {"dense", check, prepare, run};
