@@ -95,6 +95,12 @@ def markdown(res):
                     f"{served[100] / served[10]:.2f} x their p99 at c=10 "
                     f"({served[100]:.0f} vs {served[10]:.0f} ms, from the server's access log: "
                     "headers received to answer sent; wrk's own percentiles mix in the 503s)."]
+        sus = res.get("sustained_concurrency")
+        if sus and sus in served and 10 * sus in served:
+            out += ["", f"Overload against the sustainable concurrency (c={sus}, the highest siege "
+                    f"level answered only with 200s): at c={10 * sus} the 200s' p99 is "
+                    f"{served[10 * sus] / served[sus]:.2f} x their p99 at c={sus} "
+                    f"({served[10 * sus]:.0f} vs {served[sus]:.0f} ms)."]
         out.append("")
     if res["staged"]:
         out += [f"## Staged profile ({res['stage_seconds']:g} s per minute of the users' 30)", ""]
