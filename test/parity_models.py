@@ -529,7 +529,9 @@ F32_SPREAD = 4.0
 # random test network is then chaotic (it turns float32 rounding into output differences), any
 # two float32 engines disagree, and "within F32_SPREAD x Keras's own error" would pass almost
 # anything (EfficientNetV2M at 32 px: Morsel 8.5e-2 from Keras, Keras-f32 itself 3e-2 off).
-CHAOTIC = 1e-4
+# Ill-conditioned is not chaotic: VGG16 at 64 px (.h5 K2, logits up to 6) puts Keras-f32 1.1e-4
+# from float64 in logits and Morsel 6.1e-5; 1e-4 failed that row.
+CHAOTIC = 1e-3
 
 
 class Arbitration:
