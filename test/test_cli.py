@@ -190,8 +190,10 @@ if b:
     check(len(ops) == n_food11_ops and all(o["type"] and o["kernel"] for o in ops),
           "--per-op times every op and names its kernel", str(ops[:3]))
     # The profiled runs are separate from the timed ones: same work, so the same magnitude.
-    check(0.2 * b["median_ms"] < op_sum < 5 * b["median_ms"],
-          f"per-op times sum to about a run ({op_sum:.2f} ms vs median {b['median_ms']:.2f})")
+    # Against the fastest timed run: with ctest's other jobs on both cores the median of a
+    # 2-thread run was 8x the op sum (8.19 vs 1.02 ms) while the work was the same.
+    check(0.2 * b["min_ms"] < op_sum < 5 * b["min_ms"],
+          f"per-op times sum to about a run ({op_sum:.2f} ms vs fastest {b['min_ms']:.2f})")
     convs = [o for o in ops if o["type"] == "conv2d"]
     check(convs and all(o["macs"] > 0 and close(o["gflops"], 4 * o["macs"] / (o["ms"] * 1e6))
                         for o in convs if o["ms"] > 0), "per-op GFLOP/s = 2 x MACs x batch / ms")
