@@ -545,7 +545,7 @@ class Arbitration:
 
     def ok(self, tol):
         """Morsel within `tol` of Keras-f64, or within F32_SPREAD times Keras-f32's own
-        distance, for logits and probabilities alike."""
+        distance, for logits and probabilities alike; never on a chaotic network."""
         return (self.error is None and not self.chaotic()
                 and self.m_rel <= max(tol, F32_SPREAD * self.k_rel)
                 and self.m_dp <= max(tol, F32_SPREAD * self.k_dp))
