@@ -92,6 +92,14 @@ class Source:
         self.weights = weights
         self.extra = extra or {}
 
+    def drop_weights(self):
+        """After weights.assign the tree holds its own arrays; the file's copy (for a .keras
+        zip, the whole weights image read into memory) is no longer needed."""
+        h5 = getattr(self.weights, "h5", None)
+        if h5 is not None:
+            h5.close()
+        self.weights = None
+
     @property
     def keras3(self):
         """True when the file was written by Keras 3 (its semantics apply, e.g. hard_sigmoid).
