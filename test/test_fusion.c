@@ -1,8 +1,10 @@
-/* The expand -> depthwise fusion (lib/ops/fuse_expand_dw.c) is an exact rewrite: a model
- * opened with it gives bit-identical outputs to the same model opened with MORSEL_FUSION=0,
- * on every thread count (each thread's first band recomputes rows its neighbour also
- * computes), and it really happens: the expand conv is reported as fused, the depthwise conv
- * names both kernels, and the wide tensor leaves the arena.
+/* The fusions are exact rewrites: a model opened with them gives bit-identical outputs to the
+ * same model opened with MORSEL_FUSION=0, on every thread count, and they really happen:
+ * - expand -> depthwise (lib/ops/fuse_expand_dw.c; each thread's first band recomputes rows
+ *   its neighbour also computes): the expand conv is reported as fused, the depthwise conv
+ *   names both kernels, and the wide tensor leaves the arena;
+ * - project conv -> residual add (lib/ops/fuse_residual_add.c; each thread adds the shortcut
+ *   to the rows its GEMM wrote): the add is reported as fused and the conv names it.
  * usage: test_fusion MODEL.morsel   (a MobileNetV2 with a 112x112 expanded tensor >= 1 MB) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,7 @@ static morsel_model *open_with(const char *path, const char *fusion)
     return m;
 }
 
-/* Ops whose kernel name starts with `prefix`. */
+/* Ops whose kernel name starts with `prefix` (or, with a leading '*', contains the rest). */
 static int count_kernels(const morsel_model *m, const char *prefix)
 {
     morsel_model_info in = MORSEL_MODEL_INFO_INIT;
@@ -42,7 +44,8 @@ static int count_kernels(const morsel_model *m, const char *prefix)
     for (int i = 0; i < in.n_ops; i++) {
         morsel_op_info op = MORSEL_OP_INFO_INIT;
         if (morsel_model_get_op(m, i, &op, NULL) == MORSEL_OK && op.kernel &&
-            strncmp(op.kernel, prefix, strlen(prefix)) == 0)
+            (prefix[0] == '*' ? strstr(op.kernel, prefix + 1) != NULL
+                              : strncmp(op.kernel, prefix, strlen(prefix)) == 0))
             n++;
     }
     return n;
@@ -76,12 +79,18 @@ int main(int argc, char **argv)
         printf("SKIP this CPU runs the scalar kernels only, which are never fused\n");
         return 0;
     }
-    int n_fused = count_kernels(fused, "fused into"), n_pairs = count_kernels(fused, "f32_gemm+");
+    int n_fused = count_kernels(fused, "fused into the next"),
+        n_pairs = count_kernels(fused, "f32_gemm+");
+    int n_adds = count_kernels(fused, "fused into the previous"),
+        n_add_hosts = count_kernels(fused, "*+add");
     printf("     %s kernels: %d expand conv(s) fused; arena %.2f MB fused, %.2f MB not\n", fi.isa,
            n_fused, fi.arena_bytes / 1e6, pi.arena_bytes / 1e6);
     check(n_fused >= 1 && n_pairs == n_fused, "the wide expand convs are fused into their depthwise");
+    printf("     %d residual add(s) fused into their project conv\n", n_adds);
+    /* MobileNetV2 has 10 residual adds, each right after a linear 1x1 project conv. */
+    check(n_adds == 10 && n_add_hosts == n_adds, "every residual add is fused into its project conv");
     check(count_kernels(plain, "fused into") == 0 && count_kernels(plain, "f32_gemm+") == 0,
-          "MORSEL_FUSION=0 turns the fusion off");
+          "MORSEL_FUSION=0 turns the fusions off");
     check(fi.arena_bytes < pi.arena_bytes, "the fused model plans a smaller arena");
 
     size_t n_in = (size_t)fi.input_h * fi.input_w * fi.input_c, n_out = (size_t)fi.n_outputs;

@@ -109,6 +109,11 @@ typedef struct mf_op {
      * band by band (mf_fuse_expand_dw), so that output never exists whole; NULL otherwise. */
     const struct mf_op *pre;
     int band_rows;       /* rows of pre's output held per band */
+    /* CONV2D only: the residual ADD this pointwise conv also computes, over each thread's rows
+     * just written (mf_fuse_residual_add); it then writes the add's output, and post_skip is
+     * the add's other input. NULL otherwise. */
+    const struct mf_op *post;
+    uint32_t post_skip;
     char kernel[48];     /* e.g. "f32_dwconv3x3_s2_avx512", for morsel info */
     double prepare_ms;   /* its prepare at load (mostly weight packing), for morsel bench */
 } mf_op;
@@ -179,6 +184,7 @@ void mf_fold_pads(morsel_model *m);
  * output (MobileNetV2's expand -> depthwise). MORSEL_FUSION=0 in the environment turns it off,
  * for tests and benchmarks. */
 void mf_fuse_expand_dw(morsel_model *m);
+void mf_fuse_residual_add(morsel_model *m);
 
 /* Thread ith of nth runs every op, meeting the others at a barrier after each one (ggml's
  * ith/nth scheme: one dispatch per inference, not per op). `barrier` is NULL when nth == 1.

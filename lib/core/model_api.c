@@ -39,8 +39,10 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
         mf_fold_pads(m);
         mf_blas_single_thread();
         s = mf_prepare(m, err);
-        if (!s)
+        if (!s) {
             mf_fuse_expand_dw(m);
+            mf_fuse_residual_add(m);
+        }
     }
     double t2 = mf_now_ms();
     if (!s)

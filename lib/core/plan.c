@@ -56,6 +56,8 @@ static void liveness(morsel_model *m)
         for (uint32_t j = 0; j < op->n_in; j++)
             if (m->tensors[op->in[j]].last_use < (int)i)
                 m->tensors[op->in[j]].last_use = (int)i;
+        if (op->post && m->tensors[op->post_skip].last_use < (int)i) /* its fused add reads it */
+            m->tensors[op->post_skip].last_use = (int)i;
     }
     m->tensors[m->output].last_use = end;
     if (m->logits != MF_NO_TENSOR)

@@ -136,6 +136,8 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     }
     if (!op->v.conv) {
         mf_run_gemm(op, g->in_c, g->out_c, pixels, x, b, y, ith, nth);
+        if (op->post)
+            mf_run_post_add(e, op, g->out_c, pixels, y, ith, nth);
         return;
     }
     /* Few pixels (7x7, 8x8 layers) split over output channels instead: each thread builds the

@@ -98,6 +98,11 @@ morsel_status mf_window(const mf_op *op, const mf_tensor *x, int is_pool, mk_win
  * expanded input rows they need into buf (op->scratch floats). */
 void mf_run_expand_dw(const mf_exec *e, const mf_op *op, float *buf, int oy0, int oy1);
 
+/* CONV2D with op->post (fuse_residual_add.c): after mf_run_gemm wrote thread ith's share of
+ * y [M, N], adds the shortcut over that same share, then the add's activation. */
+void mf_run_post_add(const mf_exec *e, const mf_op *op, int N, size_t M, float *y, int ith,
+                     int nth);
+
 /* Copies a name "<base>_<isa>" into storage the model owns (op->kernel_name). */
 void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k);
 
