@@ -5,7 +5,10 @@
  *   names both kernels, and the wide tensor leaves the arena;
  * - project conv -> residual add (lib/ops/fuse_residual_add.c; each thread adds the shortcut
  *   to the rows its GEMM wrote): the add is reported as fused and the conv names it.
- * usage: test_fusion MODEL.morsel   (a MobileNetV2 with a 112x112 expanded tensor >= 1 MB) */
+ * - a plain Reshape/Flatten read only by convs and dense layers (op_reshape.c): folded, its
+ *   readers read its input.
+ * usage: test_fusion MOBILENETV2.morsel TINY.morsel
+ *        (a MobileNetV2 with a 112x112 expanded tensor >= 1 MB; make_fixtures.py's tiny model) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +67,38 @@ static void run(morsel_model *m, int threads, const float *x, size_t n_in, float
     morsel_context_destroy(ctx);
 }
 
+/* The fused and unfused models give bit-identical logits on 3 inputs and 1-3 threads. */
+static void same_outputs(morsel_model *fused, morsel_model *plain, const char *name)
+{
+    morsel_model_info fi = MORSEL_MODEL_INFO_INIT;
+    morsel_model_get_info(fused, &fi, NULL);
+    size_t n_in = (size_t)fi.input_h * fi.input_w * fi.input_c, n_out = (size_t)fi.n_outputs;
+    float *x = malloc(n_in * sizeof *x), *a = malloc(n_out * sizeof *a);
+    float *b = malloc(n_out * sizeof *b);
+    uint32_t s = 7;
+    for (int input = 0; input < 3; input++) {
+        for (size_t i = 0; i < n_in; i++) {
+            s = s * 1664525u + 1013904223u;
+            x[i] = (float)(s >> 8) / 16777216.0f;
+        }
+        run(plain, 1, x, n_in, b, n_out);
+        for (int threads = 1; threads <= 3; threads++) {
+            char what[96];
+            run(fused, threads, x, n_in, a, n_out);
+            snprintf(what, sizeof what, "%s, input %d, %d thread(s): logits bit-identical",
+                     name, input, threads);
+            check(memcmp(a, b, n_out * sizeof *a) == 0, what);
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_fusion MODEL.morsel\n");
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_fusion MOBILENETV2.morsel TINY.morsel\n");
         return 2;
     }
     morsel_model *fused = open_with(argv[1], NULL), *plain = open_with(argv[1], "0");
@@ -93,27 +124,19 @@ int main(int argc, char **argv)
           "MORSEL_FUSION=0 turns the fusions off");
     check(fi.arena_bytes < pi.arena_bytes, "the fused model plans a smaller arena");
 
-    size_t n_in = (size_t)fi.input_h * fi.input_w * fi.input_c, n_out = (size_t)fi.n_outputs;
-    float *x = malloc(n_in * sizeof *x), *a = malloc(n_out * sizeof *a);
-    float *b = malloc(n_out * sizeof *b);
-    uint32_t s = 7;
-    for (int input = 0; input < 3; input++) {
-        for (size_t i = 0; i < n_in; i++) {
-            s = s * 1664525u + 1013904223u;
-            x[i] = (float)(s >> 8) / 16777216.0f;
-        }
-        run(plain, 1, x, n_in, b, n_out);
-        for (int threads = 1; threads <= 3; threads++) {
-            char what[96];
-            run(fused, threads, x, n_in, a, n_out);
-            snprintf(what, sizeof what, "input %d, %d thread(s): logits bit-identical", input,
-                     threads);
-            check(memcmp(a, b, n_out * sizeof *a) == 0, what);
-        }
-    }
-    free(x);
-    free(a);
-    free(b);
+    same_outputs(fused, plain, "MobileNetV2");
+    morsel_model_close(fused);
+    morsel_model_close(plain);
+
+    /* tiny.morsel (make_fixtures.py): Flatten -> Reshape -> Dense, and a Flatten read by a
+     * Concatenate. The reshape read only by the dense layer is folded, not the other. */
+    fused = open_with(argv[2], NULL);
+    plain = open_with(argv[2], "0");
+    int folded = count_kernels(fused, "folded: its readers");
+    printf("     tiny: %d reshape(s) folded\n", folded);
+    check(folded == 1, "the reshape read only by a dense layer is folded, the others run");
+    check(count_kernels(plain, "folded: its readers") == 0, "MORSEL_FUSION=0 keeps every reshape");
+    same_outputs(fused, plain, "tiny");
     morsel_model_close(fused);
     morsel_model_close(plain);
     printf("test_fusion: %d failure(s)\n", failed);

@@ -183,6 +183,7 @@ void mf_fold_pads(morsel_model *m);
 /* After prepare: fuses a pointwise conv into the depthwise conv that alone reads its large
  * output (MobileNetV2's expand -> depthwise). MORSEL_FUSION=0 in the environment turns it off,
  * for tests and benchmarks. */
+void mf_fold_reshapes(morsel_model *m);
 void mf_fuse_expand_dw(morsel_model *m);
 void mf_fuse_residual_add(morsel_model *m);
 

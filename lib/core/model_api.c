@@ -40,6 +40,7 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
         mf_blas_single_thread();
         s = mf_prepare(m, err);
         if (!s) {
+            mf_fold_reshapes(m);
             mf_fuse_expand_dw(m);
             mf_fuse_residual_add(m);
         }

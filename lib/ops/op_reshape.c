@@ -1,5 +1,8 @@
 /* RESHAPE (Flatten, Reshape: same values, new shape) and ACTIVATION (a standalone activation
- * layer): a copy, then the activation. */
+ * layer): a copy, then the activation. A plain reshape read only by ops that take their input
+ * as a flat run of values is folded away at load (mf_fold_reshapes). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
@@ -52,3 +55,50 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
 
 const mf_op_def mf_op_reshape = {"reshape", check_reshape, prepare, run};
 const mf_op_def mf_op_activation = {"activation", check_activation, prepare, run};
+
+/* Readers whose kernels see their input as a flat array of its element count: a pointwise or
+ * general conv runs on the window its check derived (the reshape's output shape), a dense
+ * layer on count / K rows. Both have the values in the same order either way. */
+static int flat_reader(const mf_op *c, uint32_t t)
+{
+    if (c->type != MF_OP_CONV2D && c->type != MF_OP_DENSE)
+        return 0;
+    for (uint32_t j = 1; j < c->n_in; j++)
+        if (c->in[j] == t)
+            return 0;
+    return c->in[0] == t;
+}
+
+/* EfficientNet's squeeze-and-excitation reshapes each pooled [C] vector to [1,1,C] before a
+ * 1x1 conv, and a Flatten feeds a Dense: a copy and a barrier each, for values already in
+ * place. Each reader takes the reshape's input instead and the reshape never runs. */
+void mf_fold_reshapes(morsel_model *m)
+{
+    const char *env = getenv("MORSEL_FUSION");
+    if (env && strcmp(env, "0") == 0)
+        return;
+    for (uint32_t i = 0; i < m->n_ops; i++) {
+        mf_op *p = &m->ops[i];
+        if (p->type != MF_OP_RESHAPE || p->folded || p->act.code != MK_ACT_LINEAR ||
+            p->out == m->output || p->out == m->logits)
+            continue;
+        int readers = 0, ok = 1;
+        for (uint32_t k = i + 1; k < m->n_ops && ok; k++) {
+            const mf_op *c = &m->ops[k];
+            int reads = 0;
+            for (uint32_t j = 0; j < c->n_in; j++)
+                reads |= c->in[j] == p->out;
+            if (reads) {
+                readers++;
+                ok = !c->folded && flat_reader(c, p->out);
+            }
+        }
+        if (!ok || readers == 0)
+            continue;
+        for (uint32_t k = i + 1; k < m->n_ops; k++)
+            if (m->ops[k].in[0] == p->out)
+                m->ops[k].in[0] = p->in[0];
+        p->folded = 1;
+        snprintf(p->kernel, sizeof p->kernel, "folded: its readers read its input");
+    }
+}
