@@ -170,3 +170,23 @@ void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k)
 {
     snprintf(op->kernel, sizeof op->kernel, "%s_%s", base, k->name);
 }
+
+int mf_fusion_enabled(void)
+{
+    const char *env = getenv("MORSEL_FUSION");
+    return !(env && strcmp(env, "0") == 0);
+}
+
+uint32_t *mf_fusion_readers(const morsel_model *m)
+{
+    if (!mf_fusion_enabled())
+        return NULL;
+    uint32_t *readers = calloc(m->n_tensors, sizeof *readers);
+    if (!readers)
+        return NULL; /* an optimisation only */
+    for (uint32_t i = 0; i < m->n_ops; i++)
+        if (!m->ops[i].folded)
+            for (uint32_t j = 0; j < m->ops[i].n_in; j++)
+                readers[m->ops[i].in[j]]++;
+    return readers;
+}

@@ -35,16 +35,9 @@ static int fusable(const morsel_model *m, const mf_op *p, const mf_op *d)
 
 void mf_fuse_expand_dw(morsel_model *m)
 {
-    const char *env = getenv("MORSEL_FUSION");
-    if (env && strcmp(env, "0") == 0)
-        return;
-    uint32_t *readers = calloc(m->n_tensors, sizeof *readers);
+    uint32_t *readers = mf_fusion_readers(m);
     if (!readers)
-        return; /* an optimisation only */
-    for (uint32_t i = 0; i < m->n_ops; i++)
-        if (!m->ops[i].folded)
-            for (uint32_t j = 0; j < m->ops[i].n_in; j++)
-                readers[m->ops[i].in[j]]++;
+        return;
     for (uint32_t i = 0; i + 1 < m->n_ops; i++) {
         mf_op *p = &m->ops[i];
         if (p->type != MF_OP_CONV2D || readers[p->out] != 1)

@@ -43,16 +43,9 @@ static int gate_of(const morsel_model *m, const mf_op *mu, uint32_t *x, uint32_t
 
 void mf_fuse_gate_conv(morsel_model *m)
 {
-    const char *env = getenv("MORSEL_FUSION");
-    if (env && strcmp(env, "0") == 0)
-        return;
-    uint32_t *readers = calloc(m->n_tensors, sizeof *readers);
+    uint32_t *readers = mf_fusion_readers(m);
     if (!readers)
-        return; /* an optimisation only */
-    for (uint32_t i = 0; i < m->n_ops; i++)
-        if (!m->ops[i].folded)
-            for (uint32_t j = 0; j < m->ops[i].n_in; j++)
-                readers[m->ops[i].in[j]]++;
+        return;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         mf_op *mu = &m->ops[i];
         uint32_t x, gate;

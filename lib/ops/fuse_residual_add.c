@@ -37,26 +37,17 @@ static int fusable_add(const morsel_model *m, const mf_op *a)
 
 void mf_fuse_residual_add(morsel_model *m)
 {
-    const char *env = getenv("MORSEL_FUSION");
-    if (env && strcmp(env, "0") == 0)
-        return;
-    uint32_t *readers = calloc(m->n_tensors, sizeof *readers);
-    uint32_t *producer = malloc(m->n_tensors * sizeof *producer);
-    if (!readers || !producer) {
+    uint32_t *readers = mf_fusion_readers(m);
+    uint32_t *producer = readers ? malloc(m->n_tensors * sizeof *producer) : NULL;
+    if (!producer) {
         free(readers);
-        free(producer);
-        return; /* an optimisation only */
+        return; /* off, or out of memory: an optimisation only */
     }
     for (uint32_t t = 0; t < m->n_tensors; t++)
         producer[t] = MF_NO_TENSOR;
-    for (uint32_t i = 0; i < m->n_ops; i++) {
-        const mf_op *op = &m->ops[i];
-        if (op->folded)
-            continue;
-        producer[op->out] = i;
-        for (uint32_t j = 0; j < op->n_in; j++)
-            readers[op->in[j]]++;
-    }
+    for (uint32_t i = 0; i < m->n_ops; i++)
+        if (!m->ops[i].folded)
+            producer[m->ops[i].out] = i;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         mf_op *a = &m->ops[i];
         if (!fusable_add(m, a))

@@ -74,8 +74,7 @@ static int flat_reader(const mf_op *c, uint32_t t)
  * place. Each reader takes the reshape's input instead and the reshape never runs. */
 void mf_fold_reshapes(morsel_model *m)
 {
-    const char *env = getenv("MORSEL_FUSION");
-    if (env && strcmp(env, "0") == 0)
+    if (!mf_fusion_enabled())
         return;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         mf_op *p = &m->ops[i];

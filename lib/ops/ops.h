@@ -98,6 +98,12 @@ morsel_status mf_window(const mf_op *op, const mf_tensor *x, int is_pool, mk_win
  * expanded input rows they need into buf (op->scratch floats). */
 void mf_run_expand_dw(const mf_exec *e, const mf_op *op, float *buf, int oy0, int oy1);
 
+/* The load-time rewrites (fold_reshapes, fuse_*): whether MORSEL_FUSION=0 leaves them off, and
+ * each tensor's count of readers among the ops that run (calloc'd; NULL when off or out of
+ * memory, when the rewrite is skipped). */
+int mf_fusion_enabled(void);
+uint32_t *mf_fusion_readers(const morsel_model *m);
+
 /* CONV2D with op->post (fuse_residual_add.c): after mf_run_gemm wrote thread ith's share of
  * y [M, N], adds the shortcut over that same share, then the add's activation. */
 void mf_run_post_add(const mf_exec *e, const mf_op *op, int N, size_t M, float *y, int ith,
