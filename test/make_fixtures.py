@@ -59,7 +59,6 @@ def build_tiny(path):
     g = L.GlobalAveragePooling2D(keepdims=True, name="se_pool")(s)
     g = L.Conv2D(16, 1, activation="hard_sigmoid", name="se_gate")(g)
     s = L.Multiply(name="se_mul")([s, g])
-    s = L.Conv2D(16, 1, name="se_project")(s)              # the gated 1x1 conv (fused at load)
     a = L.MaxPooling2D(2, padding="same", name="maxpool")(s)
     b = L.AveragePooling2D(3, strides=2, padding="same", name="avgpool")(s)
     c = L.Concatenate(name="concat")([a, b])

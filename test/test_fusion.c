@@ -6,9 +6,7 @@
  * - project conv -> residual add (lib/ops/fuse_residual_add.c; each thread adds the shortcut
  *   to the rows its GEMM wrote): the add is reported as fused and the conv names it.
  * - a plain Reshape/Flatten read only by convs and dense layers (op_reshape.c): folded, its
- *   readers read its input;
- * - a squeeze-and-excitation gate -> the 1x1 conv reading the product (fuse_gate_conv.c):
- *   each thread gates blocks of rows into its scratch for the GEMM; the conv names both.
+ *   readers read its input.
  * usage: test_fusion MOBILENETV2.morsel TINY.morsel
  *        (a MobileNetV2 with a 112x112 expanded tensor >= 1 MB; make_fixtures.py's tiny model) */
 #include <stdio.h>
@@ -131,18 +129,13 @@ int main(int argc, char **argv)
     morsel_model_close(plain);
 
     /* tiny.morsel (make_fixtures.py): Flatten -> Reshape -> Dense, and a Flatten read by a
-     * Concatenate: the reshape read only by the dense layer is folded, not the other. And a
-     * squeeze-and-excitation Multiply read by a 1x1 conv. */
+     * Concatenate. The reshape read only by the dense layer is folded, not the other. */
     fused = open_with(argv[2], NULL);
     plain = open_with(argv[2], "0");
     int folded = count_kernels(fused, "folded: its readers");
     printf("     tiny: %d reshape(s) folded\n", folded);
     check(folded == 1, "the reshape read only by a dense layer is folded, the others run");
     check(count_kernels(plain, "folded: its readers") == 0, "MORSEL_FUSION=0 keeps every reshape");
-    int gated = count_kernels(fused, "f32_gate+");
-    check(gated == 1 && count_kernels(fused, "fused into the next conv") == 1,
-          "the squeeze-and-excitation multiply is fused into the 1x1 conv that reads it");
-    check(count_kernels(plain, "f32_gate+") == 0, "MORSEL_FUSION=0 keeps the multiply");
     same_outputs(fused, plain, "tiny");
     morsel_model_close(fused);
     morsel_model_close(plain);

@@ -114,12 +114,6 @@ typedef struct mf_op {
      * the add's other input. NULL otherwise. */
     const struct mf_op *post;
     uint32_t post_skip;
-    /* CONV2D only: the squeeze-and-excitation MULTIPLY whose product is this pointwise conv's
-     * input, applied block by block (mf_fuse_gate_conv); in[0] is then the multiply's full
-     * input, gate_src its [C] gate, gate_rows the rows per block. NULL otherwise. */
-    const struct mf_op *gate;
-    uint32_t gate_src;
-    size_t gate_rows;
     char kernel[48];     /* e.g. "f32_dwconv3x3_s2_avx512", for morsel info */
     double prepare_ms;   /* its prepare at load (mostly weight packing), for morsel bench */
 } mf_op;
@@ -191,7 +185,6 @@ void mf_fold_pads(morsel_model *m);
  * for tests and benchmarks. */
 void mf_fold_reshapes(morsel_model *m);
 void mf_fuse_expand_dw(morsel_model *m);
-void mf_fuse_gate_conv(morsel_model *m);
 void mf_fuse_residual_add(morsel_model *m);
 
 /* Thread ith of nth runs every op, meeting the others at a barrier after each one (ggml's

@@ -42,7 +42,6 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
         if (!s) {
             mf_fold_reshapes(m);
             mf_fuse_expand_dw(m);
-            mf_fuse_gate_conv(m);
             mf_fuse_residual_add(m);
         }
     }

@@ -58,8 +58,6 @@ static void liveness(morsel_model *m)
                 m->tensors[op->in[j]].last_use = (int)i;
         if (op->post && m->tensors[op->post_skip].last_use < (int)i) /* its fused add reads it */
             m->tensors[op->post_skip].last_use = (int)i;
-        if (op->gate && m->tensors[op->gate_src].last_use < (int)i) /* its fused gate */
-            m->tensors[op->gate_src].last_use = (int)i;
     }
     m->tensors[m->output].last_use = end;
     if (m->logits != MF_NO_TENSOR)

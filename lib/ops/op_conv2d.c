@@ -134,10 +134,6 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
         mf_tail_act(op, y, 2 * r0 * w * n, y1 * w * n);
         return;
     }
-    if (op->gate) {
-        mf_run_gated_gemm(e, op, x, b, y, ith, nth);
-        return;
-    }
     if (!op->v.conv) {
         mf_run_gemm(op, g->in_c, g->out_c, pixels, x, b, y, ith, nth);
         if (op->post)

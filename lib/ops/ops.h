@@ -111,11 +111,6 @@ void mf_run_post_add(const mf_exec *e, const mf_op *op, int N, size_t M, float *
 /* The same over y[i0, i1) (any thread's range of a post-add conv). */
 void mf_post_add_range(const mf_exec *e, const mf_op *op, float *y, size_t i0, size_t i1);
 
-/* CONV2D with op->gate (fuse_gate_conv.c): thread ith's share of the conv on x * gate, gated
- * block by block into its scratch; includes the tail activation and a fused residual add. */
-void mf_run_gated_gemm(const mf_exec *e, const mf_op *op, const float *x, const float *b,
-                       float *y, int ith, int nth);
-
 /* Copies a name "<base>_<isa>" into storage the model owns (op->kernel_name). */
 void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k);
 
