@@ -176,33 +176,11 @@ def load_reference(source, tree):
     return run, how
 
 
-def _release_keras():
-    import gc
-    import sys
-    for name in ("keras", "tf_keras"):
-        k = sys.modules.get(name)
-        if k is not None:
-            try:
-                k.backend.clear_session()
-            except Exception:  # only a memory optimisation; never fail the export for it
-                pass
-    gc.collect()
-    try:  # glibc keeps freed arenas mapped; hand them back (Linux only, harmless elsewhere)
-        import ctypes
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def make(source, tree, graph, preprocess, tolerance=TOLERANCE):
     """(input, output, tolerance, description). Raises Unavailable."""
     run, how = load_reference(source, tree)
     x = selftest_input(graph.input.shape, preprocess["scale"], preprocess["offset"])
     y = run(x).astype(np.float32)
-    # The Keras model is a second copy of every weight; let it go before the writer needs
-    # memory for the file image.
-    del run
-    _release_keras()
     if y.size != graph.output.size:
         raise Unavailable(f"Keras output has {y.size} values, the exported graph "
                           f"{graph.output.size}")
