@@ -180,9 +180,11 @@ void mf_pack_free(morsel_model *m);
 
 /* Merges each zero PAD that feeds only a conv/depthwise into that op's window. */
 void mf_fold_pads(morsel_model *m);
-/* After prepare: fuses a pointwise conv into the depthwise conv that alone reads its large
- * output (MobileNetV2's expand -> depthwise). MORSEL_FUSION=0 in the environment turns it off,
- * for tests and benchmarks. */
+/* After prepare, exact rewrites of the graph: a plain reshape read only by convs and dense
+ * layers is folded (its readers read its input); a pointwise conv runs inside the depthwise
+ * conv that alone reads its large output (MobileNetV2's expand -> depthwise); a residual add
+ * runs inside the pointwise conv that feeds it. MORSEL_FUSION=0 in the environment turns them
+ * off, for tests and benchmarks. */
 void mf_fold_reshapes(morsel_model *m);
 void mf_fuse_expand_dw(morsel_model *m);
 void mf_fuse_residual_add(morsel_model *m);

@@ -15,11 +15,6 @@
 #include "gemm_pack.h"
 #include "ops.h"
 
-static int same_shape(const mf_tensor *a, const mf_tensor *b)
-{
-    return a->rank == b->rank && memcmp(a->dims, b->dims, sizeof a->dims) == 0;
-}
-
 /* The conv runs through mf_run_gemm, whose per-thread ranges mf_run_post_add repeats. */
 static int gemm_conv(const mf_op *p)
 {
@@ -32,7 +27,7 @@ static int fusable_add(const morsel_model *m, const mf_op *a)
     if (a->type != MF_OP_ADD || a->folded || a->serial || !a->v.add || a->n_in != 2)
         return 0;
     const mf_tensor *y = &m->tensors[a->out];
-    return same_shape(&m->tensors[a->in[0]], y) && same_shape(&m->tensors[a->in[1]], y);
+    return mf_same_shape(&m->tensors[a->in[0]], y) && mf_same_shape(&m->tensors[a->in[1]], y);
 }
 
 void mf_fuse_residual_add(morsel_model *m)
@@ -80,7 +75,7 @@ void mf_fuse_residual_add(morsel_model *m)
     free(producer);
 }
 
-void mf_post_add_range(const mf_exec *e, const mf_op *op, float *y, size_t i0, size_t i1)
+static void post_add_range(const mf_exec *e, const mf_op *op, float *y, size_t i0, size_t i1)
 {
     const mf_op *a = op->post;
     const float *xs[2] = {y, mf_src(e, op->post_skip)};
@@ -96,11 +91,11 @@ void mf_run_post_add(const mf_exec *e, const mf_op *op, int N, size_t M, float *
         size_t m0, m1;
         mf_split(M, (size_t)op->v.gemm_mr, ith, nth, &m0, &m1);
         if (m0 < m1)
-            mf_post_add_range(e, op, y, m0 * n, m1 * n);
+            post_add_range(e, op, y, m0 * n, m1 * n);
         return;
     }
     size_t n0, n1;
     mf_split(n, (size_t)op->v.gemm_nr, ith, nth, &n0, &n1);
     for (size_t r = 0; r < M && n0 < n1; r++)
-        mf_post_add_range(e, op, y, r * n + n0, r * n + n1);
+        post_add_range(e, op, y, r * n + n0, r * n + n1);
 }

@@ -5,11 +5,6 @@
 
 #include "ops.h"
 
-static int same_shape(const mf_tensor *a, const mf_tensor *b)
-{
-    return a->rank == b->rank && memcmp(a->dims, b->dims, sizeof a->dims) == 0;
-}
-
 static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
 {
     const mf_tensor *y = &m->tensors[op->out];
@@ -20,7 +15,7 @@ static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
         const mf_tensor *x = mf_in(m, op, (int)i);
         if (x->count > biggest)
             biggest = x->count;
-        if (same_shape(x, y))
+        if (mf_same_shape(x, y))
             continue;
         uint32_t c = y->dims[y->rank - 1];
         int gate = op->type == MF_OP_MULTIPLY && x->count == c && x->dims[x->rank - 1] == c;

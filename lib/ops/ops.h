@@ -5,6 +5,8 @@
 #ifndef MORSEL_OPS_H
 #define MORSEL_OPS_H
 
+#include <string.h>
+
 #include "isa.h"
 #include "model.h"
 
@@ -36,6 +38,11 @@ morsel_status mf_check_out(const mf_op *op, const mf_tensor *y, uint32_t rank,
 static inline const mf_tensor *mf_in(const morsel_model *m, const mf_op *op, int i)
 {
     return &m->tensors[op->in[i]];
+}
+
+static inline int mf_same_shape(const mf_tensor *a, const mf_tensor *b)
+{
+    return a->rank == b->rank && memcmp(a->dims, b->dims, sizeof a->dims) == 0;
 }
 
 static inline const float *mf_src(const mf_exec *e, uint32_t t)
@@ -108,8 +115,6 @@ uint32_t *mf_fusion_readers(const morsel_model *m);
  * y [M, N], adds the shortcut over that same share, then the add's activation. */
 void mf_run_post_add(const mf_exec *e, const mf_op *op, int N, size_t M, float *y, int ith,
                      int nth);
-/* The same over y[i0, i1) (any thread's range of a post-add conv). */
-void mf_post_add_range(const mf_exec *e, const mf_op *op, float *y, size_t i0, size_t i1);
 
 /* Copies a name "<base>_<isa>" into storage the model owns (op->kernel_name). */
 void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k);
