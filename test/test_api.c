@@ -196,6 +196,30 @@ static void test_preprocess(const char *image)
     x[77] = INFINITY;
     s = morsel_run(c, x, 192, MORSEL_OUTPUT_PROBS, y, 3, &err);
     check(says(s, &err, MORSEL_ERR_ARGUMENT, "infinite"), "morsel_run refuses Inf");
+    /* With threads, each copies and checks its share of the image: whichever finds one, the
+     * first bad value is the one named. A batch is checked whole before its first image. */
+    for (int t = 2; t <= 3; t++) {
+        morsel_context_set_threads(c, t, &err);
+        float xt[192] = {0};
+        xt[191] = NAN;
+        xt[150] = INFINITY;
+        s = morsel_run(c, xt, 192, MORSEL_OUTPUT_PROBS, y, 3, &err);
+        check(says(s, &err, MORSEL_ERR_ARGUMENT, "input value 150 is infinite"),
+              "with threads, the first bad value in a later share is named");
+        xt[5] = NAN;
+        s = morsel_run(c, xt, 192, MORSEL_OUTPUT_PROBS, y, 3, &err);
+        check(says(s, &err, MORSEL_ERR_ARGUMENT, "input value 5 is NaN"),
+              "with threads, the first bad value wins over later ones");
+        float xb[384] = {0}, yb[6] = {42, 42, 42, 42, 42, 42};
+        xb[192 + 10] = NAN;
+        s = morsel_run(c, xb, 384, MORSEL_OUTPUT_PROBS, yb, 6, &err);
+        check(says(s, &err, MORSEL_ERR_ARGUMENT, "input value 202 is NaN") && yb[0] == 42,
+              "a NaN in a batch's second image is refused before the first runs");
+        x[77] = 0.5f;
+        s = morsel_run(c, x, 192, MORSEL_OUTPUT_PROBS, y, 3, &err);
+        check(s == MORSEL_OK && y[0] + y[1] + y[2] > 0.99f,
+              "after a refusal the context runs the next image");
+    }
     morsel_context_destroy(c);
     morsel_model_close(m);
 }

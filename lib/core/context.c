@@ -13,6 +13,7 @@ struct morsel_context {
     const morsel_model *model;
     uint8_t *arena;
     float *scratch;           /* one block of model->scratch_floats per thread */
+    _Atomic int *claims;      /* inside the scratch allocation: mf_execute's piece counters */
     int threads;              /* threads per inference: 1, or the pool's size */
     morsel_pool *pool;        /* NULL when threads == 1 */
     int owns_pool;
@@ -30,26 +31,85 @@ static float *tensor_ptr(morsel_context *ctx, uint32_t t)
     return (float *)(void *)(ctx->arena + ctx->model->tensors[t].arena_offset);
 }
 
+/* Index of the first NaN/Inf in x[0..n), or n. */
+static size_t first_non_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return i;
+    return n;
+}
+
+/* Copies n floats into the arena; with `check`, returns the index of the first one that is not
+ * finite (or n). One pass in blocks the compiler vectorises: checked apart from the copy, the
+ * scan alone took 0.1 ms of MobileNetV2's 7 (a NaN/Inf has an all-ones exponent). */
+static size_t copy_input(float *dst, const float *src, size_t n, int check)
+{
+    if (!check) {
+        memcpy(dst, src, n * sizeof *src);
+        return n;
+    }
+    enum { BLOCK = 256 };
+    for (size_t i = 0; i < n; i += BLOCK) {
+        size_t m = n - i < BLOCK ? n - i : BLOCK;
+        uint32_t special = 0;
+        for (size_t k = 0; k < m; k++) {
+            uint32_t u;
+            memcpy(&u, src + i + k, sizeof u);
+            special |= (u & 0x7f800000u) == 0x7f800000u;
+            dst[i + k] = src[i + k];
+        }
+        if (special)
+            return i + first_non_finite(src + i, m);
+    }
+    return n;
+}
+
 typedef struct infer_job {
     morsel_context *c;
     mf_barrier *barrier;
+    const float *src; /* the image to copy in first, or NULL */
+    size_t n;         /* its floats */
+    int check;        /* refuse NaN/Inf in it */
+    _Atomic size_t bad; /* the first non-finite index any thread found, or n */
 } infer_job;
 
 static void infer_thread(void *arg, int ith, int nth)
 {
     infer_job *j = arg;
-    mf_execute(j->c->model, j->c->arena, j->c->scratch, ith, nth, j->barrier, j->c->op_ms);
+    morsel_context *c = j->c;
+    /* Each thread copies (and checks) its share of the image, so the workers start with the
+     * call instead of after a serial copy, and each first reads rows it copied itself. */
+    if (j->src) {
+        size_t b = (j->n * (size_t)ith / (size_t)nth) & ~(size_t)15;
+        size_t e = ith == nth - 1 ? j->n : (j->n * (size_t)(ith + 1) / (size_t)nth) & ~(size_t)15;
+        size_t bad = b + copy_input(tensor_ptr(c, c->model->input) + b, j->src + b, e - b,
+                                    j->check);
+        size_t seen = atomic_load(&j->bad);
+        while (bad < e && bad < seen && !atomic_compare_exchange_weak(&j->bad, &seen, bad))
+            ;
+        mf_barrier_wait(j->barrier);
+        if (atomic_load(&j->bad) < j->n)
+            return;
+    }
+    mf_execute(c->model, c->arena, c->scratch, ith, nth, j->barrier, c->claims, c->op_ms);
 }
 
-/* One forward pass over the input tensor already in the arena. */
-static void infer(morsel_context *c)
+/* One forward pass. src: the image to copy into the input tensor first (NULL: it is there
+ * already); with `check`, nothing runs when it holds a NaN/Inf. Returns the index of the first
+ * one, or n when the pass ran. */
+static size_t infer(morsel_context *c, const float *src, size_t n, int check)
 {
     if (c->threads == 1) {
-        mf_execute(c->model, c->arena, c->scratch, 0, 1, NULL, c->op_ms);
-        return;
+        size_t bad = src ? copy_input(tensor_ptr(c, c->model->input), src, n, check) : n;
+        if (bad == n)
+            mf_execute(c->model, c->arena, c->scratch, 0, 1, NULL, NULL, c->op_ms);
+        return bad;
     }
-    infer_job j = {c, mf_pool_barrier(c->pool)};
+    memset((void *)c->claims, 0, (size_t)c->threads * mf_claims_stride(c->model) * sizeof *c->claims);
+    infer_job j = {c, mf_pool_barrier(c->pool), src, n, check, n};
     mf_pool_run(c->pool, infer_thread, &j);
+    return atomic_load(&j.bad);
 }
 
 /* Scratch for n threads; on failure the context keeps what it had. */
@@ -57,6 +117,8 @@ static morsel_status size_scratch(morsel_context *c, int n, morsel_error *err)
 {
     const morsel_model *m = c->model;
     size_t floats = m->scratch_floats * (size_t)n;
+    size_t claims = n > 1 ? (size_t)n * mf_claims_stride(m) : 0;
+    floats = (floats + 15) & ~(size_t)15; /* the counters start on a cache line */
     if (m->arena_bytes + floats * sizeof(float) > m->max_memory)
         return morsel_fail(err, MORSEL_ERR_LIMIT,
                            "%d threads need %zu MB of activations and scratch; the model was "
@@ -64,10 +126,12 @@ static morsel_status size_scratch(morsel_context *c, int n, morsel_error *err)
                            n, (m->arena_bytes + floats * sizeof(float)) >> 20,
                            (unsigned long long)(m->max_memory >> 20));
     void *p = NULL;
-    if (posix_memalign(&p, 64, floats ? floats * sizeof(float) : 64) != 0)
+    size_t bytes = floats * sizeof(float) + claims * sizeof(_Atomic int);
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for %d threads' scratch", n);
     free(c->scratch);
     c->scratch = p;
+    c->claims = claims ? (_Atomic int *)(void *)(c->scratch + floats) : NULL;
     return MORSEL_OK;
 }
 
@@ -229,15 +293,6 @@ morsel_status morsel_context_set_preprocess(morsel_context *c, const morsel_prep
     return MORSEL_OK;
 }
 
-/* Index of the first NaN/Inf in x[0..n), or n. */
-static size_t first_non_finite(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return i;
-    return n;
-}
-
 morsel_status morsel_run(morsel_context *c, const float *input, size_t n_in, morsel_output which,
                          float *output, size_t n_out, morsel_error *err)
 {
@@ -255,18 +310,21 @@ morsel_status morsel_run(morsel_context *c, const float *input, size_t n_in, mor
         return morsel_fail(err, MORSEL_ERR_ARGUMENT,
                            "input has %zu values and output %zu; the model takes N x %zu and "
                            "gives N x %zu", n_in, n_out, in1, out1);
-    size_t bad = first_non_finite(input, n_in);
+    /* A batch is checked whole before its first image runs; one image, while it is copied in. */
+    size_t bad = batch > 1 ? first_non_finite(input, n_in) : n_in;
+    /* A batch runs image by image: the arena is planned for one, and at batch 1 the
+     * kernels are already split over the context's threads. */
+    for (size_t i = 0; i < batch && bad == n_in; i++) {
+        size_t b = infer(c, input + i * in1, in1, batch == 1);
+        if (b < in1)
+            bad = b;
+        else
+            memcpy(output + i * out1, tensor_ptr(c, ot), out1 * sizeof *output);
+    }
     if (bad < n_in)
         return morsel_fail(err, MORSEL_ERR_ARGUMENT,
                            "input value %zu is %s; inputs must be finite", bad,
                            isnan(input[bad]) ? "NaN" : "infinite");
-    /* A batch runs image by image: the arena is planned for one, and at batch 1 the
-     * kernels are already split over the context's threads. */
-    for (size_t i = 0; i < batch; i++) {
-        memcpy(tensor_ptr(c, m->input), input + i * in1, in1 * sizeof *input);
-        infer(c);
-        memcpy(output + i * out1, tensor_ptr(c, ot), out1 * sizeof *output);
-    }
     return MORSEL_OK;
 }
 
@@ -278,7 +336,7 @@ morsel_status morsel_selftest(morsel_context *c, float *max_abs_diff, morsel_err
     if (!m->st_input)
         return morsel_fail(err, MORSEL_ERR_UNSUPPORTED, "the model file has no self-test vector");
     memcpy(tensor_ptr(c, m->input), m->st_input, m->tensors[m->input].count * sizeof(float));
-    infer(c);
+    infer(c, NULL, 0, 0);
     const float *y = tensor_ptr(c, m->output);
     float worst = 0.0f;
     for (size_t i = 0; i < m->tensors[m->output].count; i++) {
@@ -350,7 +408,7 @@ morsel_status morsel_classify_rgb(morsel_context *c, const uint8_t *rgb, int wid
     if (s)
         return s;
     double t1 = mf_now_ms();
-    infer(c);
+    infer(c, NULL, 0, 0);
     double t2 = mf_now_ms();
     top_k(m, tensor_ptr(c, m->output), m->tensors[m->output].count, k, top, n_top);
     if (timings) {

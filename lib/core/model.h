@@ -104,6 +104,10 @@ typedef struct mf_op {
     mf_pack_request pack; /* what prepare asked mf_pack_weights to pack (fn NULL: nothing) */
     size_t act_ch;       /* rows of the output's last axis, for a softmax tact */
     int serial;          /* runs whole on thread 0 (reference kernels, softmax) */
+    /* Parts per thread when several run it (mf_execute): above 1, the op's work is cut into
+     * threads x parts pieces that idle threads take from busy ones; 0 or 1, one static share
+     * each (ops whose pieces would repeat work: the fused expand, im2col by columns). */
+    int parts;
     int folded;          /* merged into the op that reads it (a zero PAD, a fused expand): skipped */
     /* DEPTHWISE_CONV2D only: the pointwise conv whose output it reads, computed inside this op
      * band by band (mf_fuse_expand_dw), so that output never exists whole; NULL otherwise. */
@@ -188,13 +192,19 @@ void mf_fold_pads(morsel_model *m);
 void mf_fold_reshapes(morsel_model *m);
 void mf_fuse_expand_dw(morsel_model *m);
 void mf_fuse_residual_add(morsel_model *m);
+/* MORSEL_PARTS=N in the environment sets every split op's pieces per thread (mf_op.parts) to N,
+ * 1 meaning a static split: for A/B runs. */
+void mf_set_parts(morsel_model *m);
 
 /* Thread ith of nth runs every op, meeting the others at a barrier after each one (ggml's
  * ith/nth scheme: one dispatch per inference, not per op). `barrier` is NULL when nth == 1.
  * op_ms, when non-NULL (thread 0 only writes it), receives each op's wall time. */
 struct mf_barrier;
+/* Thread ith of nth runs the graph; claims holds nth rows of mf_claims_stride(m) counters, zero
+ * at the start of each inference (NULL when nth == 1). */
 void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
-                struct mf_barrier *barrier, double *op_ms);
+                struct mf_barrier *barrier, _Atomic int *claims, double *op_ms);
+size_t mf_claims_stride(const morsel_model *m);
 
 const char *mf_op_type_name(uint32_t type);
 const char *mf_activation_name(const mk_activation *a);

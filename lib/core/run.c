@@ -1,6 +1,7 @@
 /* Executing the planned graph: every thread walks the ops in file (topological) order, runs
  * its share of each through the op's registry entry, and meets the others at a barrier before
  * the next op reads what this one wrote. No checks here: the loader validated everything. */
+#include <stdatomic.h>
 #include <time.h>
 
 #include "ops.h"
@@ -13,10 +14,34 @@ double mf_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
-                struct mf_barrier *barrier, double *op_ms)
+/* Each thread's counters on cache lines of their own: claiming one's own pieces moves no line
+ * between cores. */
+size_t mf_claims_stride(const morsel_model *m)
 {
-    mf_exec e = {m, arena, scratch};
+    return ((size_t)m->n_ops + 15) & ~(size_t)15;
+}
+
+/* The pieces of op i: thread t owns pieces t * parts .. + parts - 1 (its static share, cut up)
+ * and takes them in order, then takes what the others have not started. On a shared VM the
+ * two vCPUs ran 1-thread MobileNetV2 side by side 5-16 % apart in speed for seconds at a time
+ * (medians of 60 runs, 12 rounds), and a static split waits for the slower one at every op. */
+static void run_parts(const mf_exec *e, const mf_op *op, uint32_t i, int ith, int nth,
+                      _Atomic int *claims, size_t stride)
+{
+    int parts = op->parts;
+    for (int k = 0; k < nth; k++) {
+        int v = (ith + k) % nth;
+        _Atomic int *c = claims + (size_t)v * stride + i;
+        for (int j; (j = atomic_fetch_add_explicit(c, 1, memory_order_relaxed)) < parts;)
+            op->def->run(e, op, v * parts + j, nth * parts);
+    }
+}
+
+void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
+                struct mf_barrier *barrier, _Atomic int *claims, double *op_ms)
+{
+    mf_exec e = {m, arena, scratch, ith};
+    size_t stride = mf_claims_stride(m);
     double t = op_ms && ith == 0 ? mf_now_ms() : 0.0;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         const mf_op *op = &m->ops[i];
@@ -25,7 +50,10 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
                 op_ms[i] = 0.0;
             continue;
         }
-        op->def->run(&e, op, ith, nth);
+        if (nth > 1 && op->parts > 1)
+            run_parts(&e, op, i, ith, nth, claims, stride);
+        else
+            op->def->run(&e, op, ith, nth);
         /* A serial op's readers may run on any thread: everyone waits for it too. */
         if (nth > 1)
             mf_barrier_wait(barrier);

@@ -171,6 +171,17 @@ void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k)
     snprintf(op->kernel, sizeof op->kernel, "%s_%s", base, k->name);
 }
 
+void mf_set_parts(morsel_model *m)
+{
+    const char *env = getenv("MORSEL_PARTS");
+    if (!env)
+        return;
+    int parts = atoi(env);
+    for (uint32_t i = 0; i < m->n_ops; i++)
+        if (m->ops[i].parts > 1)
+            m->ops[i].parts = parts;
+}
+
 int mf_fusion_enabled(void)
 {
     const char *env = getenv("MORSEL_FUSION");

@@ -59,6 +59,7 @@ void mf_fuse_expand_dw(morsel_model *m)
                 rows = g->in_h;
             d->pre = p;
             d->band_rows = rows;
+            d->parts = 1; /* every piece would expand the rows its window overlaps again */
             d->in[0] = p->in[0];
             if (d->scratch < (size_t)rows * row)
                 d->scratch = (size_t)rows * row;

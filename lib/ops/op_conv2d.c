@@ -89,9 +89,14 @@ static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k
         op->tact = op->act;
         op->kact = (mk_activation){MK_ACT_LINEAR, 0.0f, 0.0f};
         op->scratch = mk_wino2_scratch_floats(g);
+        op->parts = MF_PARTS;
         mf_name_kernel(op, "f32_conv3x3_wino2", k);
         return MORSEL_OK;
     }
+    /* Pieces, except where the run splits by columns, each piece rebuilding the im2col. */
+    if (mk_conv_is_pointwise(g) ||
+        (size_t)mk_conv_tile_pixels(g) < (size_t)g->out_h * (size_t)g->out_w)
+        op->parts = MF_PARTS;
     if (mk_conv_is_pointwise(g)) {
         op->scratch = 0;
         mf_name_kernel(op, "f32_gemm", k);
@@ -117,7 +122,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     if (op->serial && ith > 0)
         return;
     if (!op->v.gemm) {
-        mk_conv2d_ref(g, x, mf_src(e, op->in[1]), b, &op->act, y, mf_scratch(e, 0));
+        mk_conv2d_ref(g, x, mf_src(e, op->in[1]), b, &op->act, y, mf_scratch(e));
         return;
     }
     if (op->serial)
@@ -129,7 +134,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
         mf_split(rows, 1, ith, nth, &r0, &r1);
         if (r0 >= r1)
             return;
-        op->v.wino2(g, x, op->packed, b, &op->kact, y, mf_scratch(e, ith), (int)r0, (int)r1);
+        op->v.wino2(g, x, op->packed, b, &op->kact, y, mf_scratch(e), (int)r0, (int)r1);
         size_t y1 = 2 * r1 < (size_t)g->out_h ? 2 * r1 : (size_t)g->out_h;
         mf_tail_act(op, y, 2 * r0 * w * n, y1 * w * n);
         return;
@@ -144,7 +149,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
      * whole im2col (one tile, a small copy next to the GEMM) and runs its column panels. */
     if ((size_t)mk_conv_tile_pixels(g) >= pixels &&
         mf_gemm_by_columns(op, g->out_c, pixels, nth)) {
-        float *a = mf_scratch(e, ith);
+        float *a = mf_scratch(e);
         mk_conv_im2col(g, x, 0, (int)pixels, a);
         mf_run_gemm(op, g->kh * g->kw * g->in_c, g->out_c, pixels, a, b, y, ith, nth);
         return;
@@ -153,7 +158,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     mf_split(pixels, (size_t)op->v.gemm_mr, ith, nth, &p0, &p1);
     if (p0 >= p1)
         return;
-    op->v.conv(g, x, op->packed, b, &op->kact, y, mf_scratch(e, ith), (int)p0, (int)p1);
+    op->v.conv(g, x, op->packed, b, &op->kact, y, mf_scratch(e), (int)p0, (int)p1);
     mf_tail_act(op, y, p0 * n, p1 * n);
 }
 

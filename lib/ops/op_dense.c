@@ -37,6 +37,7 @@ static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k
     }
     mf_split_act(m, op, k);
     mf_name_kernel(op, "f32_gemm", k);
+    op->parts = MF_PARTS;
     return mf_pack_gemm(op, k, (int)wt->dims[0], (int)wt->dims[1], wt->data, err);
 }
 

@@ -30,6 +30,7 @@ static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k
         op->v.dwconv = k->dwconv_any;
         mf_name_kernel(op, "f32_dwconv", k);
     }
+    op->parts = MF_PARTS; /* back to 1 if an expand is fused in (mf_fuse_expand_dw) */
     (void)err;
     return MORSEL_OK;
 }
@@ -50,7 +51,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     if (r0 >= r1)
         return;
     if (op->pre) {
-        mf_run_expand_dw(e, op, mf_scratch(e, ith), (int)r0, (int)r1);
+        mf_run_expand_dw(e, op, mf_scratch(e), (int)r0, (int)r1);
         return;
     }
     op->v.dwconv(g, x, w, b, &op->kact, y, (int)r0, (int)r1);

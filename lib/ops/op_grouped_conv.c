@@ -55,7 +55,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     const size_t taps = (size_t)g.kh * (size_t)g.kw;
     const float *x = mf_src(e, op->in[0]), *b = op->n_in > 2 ? mf_src(e, op->in[2]) : NULL;
     const float *w = mf_src(e, op->in[1]); /* [KH,KW,Cin/G,Cout] */
-    float *y = mf_dst(e, op), *xs = mf_scratch(e, 0), *ys = xs + in_px * cig;
+    float *y = mf_dst(e, op), *xs = mf_scratch(e), *ys = xs + in_px * cig;
     float *ws = ys + out_px * cog;
     for (size_t gi = 0; gi < groups; gi++) {
         for (size_t t = 0; t < taps * cig; t++)

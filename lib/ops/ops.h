@@ -14,7 +14,8 @@
 typedef struct mf_exec {
     const morsel_model *m;
     uint8_t *arena;
-    float *scratch;        /* nth blocks of m->scratch_floats, thread ith uses block ith */
+    float *scratch;        /* nth blocks of m->scratch_floats, thread tid uses block tid */
+    int tid;               /* the thread running: with parts (mf_op.parts) not the part index */
 } mf_exec;
 
 typedef struct mf_op_def {
@@ -23,6 +24,8 @@ typedef struct mf_op_def {
     /* NULL: nothing to prepare (the op runs its reference kernel on thread 0). */
     morsel_status (*prepare)(morsel_model *m, mf_op *op, const mf_isa_kernels *k,
                              morsel_error *err);
+    /* Computes share ith of nth: a thread's share, or one piece of it when the op has parts
+     * (then e->tid says which thread, for scratch). */
     void (*run)(const mf_exec *e, const mf_op *op, int ith, int nth);
 } mf_op_def;
 
@@ -56,10 +59,14 @@ static inline float *mf_dst(const mf_exec *e, const mf_op *op)
     return (float *)(void *)(e->arena + e->m->tensors[op->out].arena_offset);
 }
 
-static inline float *mf_scratch(const mf_exec *e, int ith)
+static inline float *mf_scratch(const mf_exec *e)
 {
-    return e->scratch + (size_t)ith * e->m->scratch_floats;
+    return e->scratch + (size_t)e->tid * e->m->scratch_floats;
 }
+
+/* Parts per thread for the ops that split finely (pixels, rows, column panels): see
+ * mf_op.parts. */
+#define MF_PARTS 4
 
 /* Thread ith's share [*b, *e) of n items, in multiples of `grain` (the last share takes the
  * remainder). Shares differ by at most one grain, so no thread waits long at the barrier. */
