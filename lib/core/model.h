@@ -106,7 +106,8 @@ typedef struct mf_op {
     int serial;          /* runs whole on thread 0 (reference kernels, softmax) */
     /* Parts per thread when several run it (mf_execute): above 1, the op's work is cut into
      * threads x parts pieces that idle threads take from busy ones; 0 or 1, one static share
-     * each (ops whose pieces would repeat work: the fused expand, im2col by columns). */
+     * each (ops whose pieces would repeat work: the fused expand, im2col by columns, GEMMs
+     * whose weights overflow L2, Winograd). */
     int parts;
     int folded;          /* merged into the op that reads it (a zero PAD, a fused expand): skipped */
     /* DEPTHWISE_CONV2D only: the pointwise conv whose output it reads, computed inside this op

@@ -89,14 +89,13 @@ static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k
         op->tact = op->act;
         op->kact = (mk_activation){MK_ACT_LINEAR, 0.0f, 0.0f};
         op->scratch = mk_wino2_scratch_floats(g);
-        op->parts = MF_PARTS;
         mf_name_kernel(op, "f32_conv3x3_wino2", k);
         return MORSEL_OK;
     }
     /* Pieces, except where the run splits by columns, each piece rebuilding the im2col. */
     if (mk_conv_is_pointwise(g) ||
         (size_t)mk_conv_tile_pixels(g) < (size_t)g->out_h * (size_t)g->out_w)
-        op->parts = MF_PARTS;
+        op->parts = mf_gemm_parts(K, g->out_c);
     if (mk_conv_is_pointwise(g)) {
         op->scratch = 0;
         mf_name_kernel(op, "f32_gemm", k);
