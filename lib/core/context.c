@@ -106,7 +106,8 @@ static size_t infer(morsel_context *c, const float *src, size_t n, int check)
             mf_execute(c->model, c->arena, c->scratch, 0, 1, NULL, NULL, c->op_ms);
         return bad;
     }
-    memset((void *)c->claims, 0, (size_t)c->threads * mf_claims_stride(c->model) * sizeof *c->claims);
+    memset((void *)c->claims, 0,
+           (size_t)(c->threads + 1) * mf_claims_stride(c->model) * sizeof *c->claims);
     infer_job j = {c, mf_pool_barrier(c->pool), src, n, check, n};
     mf_pool_run(c->pool, infer_thread, &j);
     return atomic_load(&j.bad);
@@ -117,7 +118,7 @@ static morsel_status size_scratch(morsel_context *c, int n, morsel_error *err)
 {
     const morsel_model *m = c->model;
     size_t floats = m->scratch_floats * (size_t)n;
-    size_t claims = n > 1 ? (size_t)n * mf_claims_stride(m) : 0;
+    size_t claims = n > 1 ? (size_t)(n + 1) * mf_claims_stride(m) : 0;
     floats = (floats + 15) & ~(size_t)15; /* the counters start on a cache line */
     if (m->arena_bytes + floats * sizeof(float) > m->max_memory)
         return morsel_fail(err, MORSEL_ERR_LIMIT,

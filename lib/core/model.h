@@ -197,12 +197,13 @@ void mf_fuse_residual_add(morsel_model *m);
  * 1 meaning a static split: for A/B runs. */
 void mf_set_parts(morsel_model *m);
 
-/* Thread ith of nth runs every op, meeting the others at a barrier after each one (ggml's
- * ith/nth scheme: one dispatch per inference, not per op). `barrier` is NULL when nth == 1.
- * op_ms, when non-NULL (thread 0 only writes it), receives each op's wall time. */
+/* Thread ith of nth runs pieces of every op and waits for the op's other pieces before the next
+ * (ggml's ith/nth scheme: one dispatch per inference, not per op); `barrier` carries the
+ * mutex and condition those waits sleep on. `barrier` is NULL when nth == 1.
+ * op_ms, when non-NULL (thread 0 only writes it), receives each op's wall time;
+ * claims holds nth + 1 rows of mf_claims_stride(m) counters, zero at the start of each
+ * inference (NULL when nth == 1). */
 struct mf_barrier;
-/* Thread ith of nth runs the graph; claims holds nth rows of mf_claims_stride(m) counters, zero
- * at the start of each inference (NULL when nth == 1). */
 void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
                 struct mf_barrier *barrier, _Atomic int *claims, double *op_ms);
 size_t mf_claims_stride(const morsel_model *m);

@@ -83,6 +83,31 @@ void mf_barrier_wait(mf_barrier *b)
     pthread_mutex_unlock(&b->mu);
 }
 
+void mf_done_add(mf_barrier *b, _Atomic int *done, int n, int total)
+{
+    if (atomic_fetch_add_explicit(done, n, memory_order_acq_rel) + n == total) {
+        pthread_mutex_lock(&b->mu);
+        pthread_cond_broadcast(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+    }
+}
+
+void mf_done_wait(mf_barrier *b, _Atomic int *done, int total)
+{
+    const long long until = now_ns() + SPIN_NS;
+    do {
+        for (int i = 0; i < SPIN_CHECK; i++) {
+            if (atomic_load_explicit(done, memory_order_acquire) >= total)
+                return;
+            CPU_RELAX();
+        }
+    } while (now_ns() < until);
+    pthread_mutex_lock(&b->mu);
+    while (atomic_load_explicit(done, memory_order_acquire) < total)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
 struct morsel_pool {
     int n;
     pthread_t *threads;

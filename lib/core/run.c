@@ -1,6 +1,7 @@
 /* Executing the planned graph: every thread walks the ops in file (topological) order, runs
- * its share of each through the op's registry entry, and meets the others at a barrier before
- * the next op reads what this one wrote. No checks here: the loader validated everything. */
+ * pieces of each through the op's registry entry, and waits until all of the op's pieces are
+ * done before the next op reads what this one wrote. No checks here: the loader validated
+ * everything. */
 #include <stdatomic.h>
 #include <time.h>
 
@@ -14,27 +15,29 @@ double mf_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Each thread's counters on cache lines of their own: claiming one's own pieces moves no line
- * between cores. */
+/* Each thread's claim counters on cache lines of their own (claiming one's own pieces moves no
+ * line between cores), then a row of per-op counts of pieces done. */
 size_t mf_claims_stride(const morsel_model *m)
 {
     return ((size_t)m->n_ops + 15) & ~(size_t)15;
 }
 
-/* The pieces of op i: thread t owns pieces t * parts .. + parts - 1 (its static share, cut up)
- * and takes them in order, then takes what the others have not started. On a shared VM the
- * two vCPUs ran 1-thread MobileNetV2 side by side 5-16 % apart in speed for seconds at a time
- * (medians of 60 runs, 12 rounds), and a static split waits for the slower one at every op. */
-static void run_parts(const mf_exec *e, const mf_op *op, uint32_t i, int ith, int nth,
+/* Op i's pieces: thread t owns pieces t * parts .. + parts - 1 (its static share, cut up when
+ * parts > 1), takes them in order, then takes whatever the others have not started; it returns
+ * how many it ran. On a shared VM the two vCPUs ran 1-thread MobileNetV2 side by side 5-16 %
+ * apart in speed for seconds at a time (medians of 60 runs, 12 rounds), and a thread whose
+ * vCPU is descheduled for a while would otherwise hold every op up. */
+static int run_pieces(const mf_exec *e, const mf_op *op, uint32_t i, int ith, int nth,
                       _Atomic int *claims, size_t stride)
 {
-    int parts = op->parts;
+    int parts = op->parts > 1 ? op->parts : 1, ran = 0;
     for (int k = 0; k < nth; k++) {
         int v = (ith + k) % nth;
         _Atomic int *c = claims + (size_t)v * stride + i;
-        for (int j; (j = atomic_fetch_add_explicit(c, 1, memory_order_relaxed)) < parts;)
+        for (int j; (j = atomic_fetch_add_explicit(c, 1, memory_order_relaxed)) < parts; ran++)
             op->def->run(e, op, v * parts + j, nth * parts);
     }
+    return ran;
 }
 
 void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
@@ -50,13 +53,19 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
                 op_ms[i] = 0.0;
             continue;
         }
-        if (nth > 1 && op->parts > 1)
-            run_parts(&e, op, i, ith, nth, claims, stride);
-        else
-            op->def->run(&e, op, ith, nth);
-        /* A serial op's readers may run on any thread: everyone waits for it too. */
-        if (nth > 1)
-            mf_barrier_wait(barrier);
+        if (nth == 1) {
+            op->def->run(&e, op, 0, 1);
+        } else {
+            /* An op is done when all its pieces are, whoever ran them: a thread that has not
+             * come back from being descheduled holds nothing up unless it holds a piece, and
+             * catches up through the finished ops when it returns. */
+            int total = nth * (op->parts > 1 ? op->parts : 1);
+            int ran = run_pieces(&e, op, i, ith, nth, claims, stride);
+            _Atomic int *done = claims + (size_t)nth * stride + i;
+            if (ran)
+                mf_done_add(barrier, done, ran, total);
+            mf_done_wait(barrier, done, total);
+        }
         if (op_ms && ith == 0) {
             double t1 = mf_now_ms();
             op_ms[i] = t1 - t;
