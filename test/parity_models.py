@@ -430,18 +430,21 @@ def last_leaf(model):
     return layer
 
 
-def keras_outputs(model, k, x):
-    """(probabilities, pre-activation logits) for a batch, float64: the logits come from calling
-    the model with the last layer's activation set to linear."""
-    probs = np.asarray(model(x, training=False), dtype=np.float64)
+def keras_logits(model, k, x):
+    """Pre-activation outputs for a batch, float64: the model called with its last layer's
+    activation set to linear."""
     last = last_leaf(model)
     saved = last.activation
     try:
         last.activation = k.activations.linear
-        logits = np.asarray(model(x, training=False), dtype=np.float64)
+        return np.asarray(model(x, training=False), dtype=np.float64)
     finally:
         last.activation = saved
-    return probs, logits
+
+
+def keras_outputs(model, k, x):
+    """(probabilities, pre-activation logits) for a batch, float64 (keras_logits)."""
+    return np.asarray(model(x, training=False), dtype=np.float64), keras_logits(model, k, x)
 
 
 def calibrate(model, k, x, target_std=2.0):
@@ -471,6 +474,34 @@ def informative(probs, sigmoid=False):
     med = float(np.median(mp))
     ok = med > 1.5 / n and float(np.mean(mp < 0.9999)) > 0.5
     return f"max p median {med:.3f}", ok
+
+
+# The conditioning probe (parity_table.Runner.prepare): every input value moved by PROBE_EPS
+# times the inputs' largest magnitude, random signs, and the largest relative logit change taken
+# (conditioning). Measured on 46 random networks (the first two draws of 21 architectures at
+# their small sizes, BN statistics fitted; /work/notes/probe_s9*.log of session 9): every draw
+# probed at <= 1.4e-5 had Keras-f32 within 6.1e-6 of Keras-f64 in logits and 5.9e-6 in
+# probabilities (about half the 1e-5 tolerance); draws probed from 1.6e-5 up were 4e-6..1.1e-4
+# off (DenseNet121 1.6e-5: 1.1e-5; MobileNetV2 a1.4 3.9e-5: 1.5e-5; EfficientNetV2S 2.4e-5:
+# 1.7e-5; VGG16 5.7e-5..1.5e-4: 5.6e-5..1.1e-4; InceptionV3 3.8e-5..2.6e-4: 6.6e-6..5.4e-5).
+# So a network probed over PROBE_MAX is redrawn. The probe was never below Keras-f32's own
+# distance from float64 (1.0x on VGG16, where it measures the rounding noise itself, up to 7x),
+# so a network probed within PROBE_CHAOTIC (= CHAOTIC) is not one arbitration calls chaotic;
+# beyond it a 1e-6 input change is amplified over 1000-fold (EfficientNetV2M at 32 px: 1.2e-2 and
+# 1.6e-2, Keras-f32 1.8e-3 and 6.5e-3 from float64), and such a row fails without a Morsel run.
+PROBE_EPS = 1e-6
+PROBE_MAX = 1.5e-5
+
+
+def conditioning(model, k, xs, rng, eps=PROBE_EPS):
+    """How much the model's float32 logits move when its inputs move by a relative `eps`:
+    max over inputs of max |Δlogit| / max |logit|. float32 rounding is a perturbation of the
+    same kind (a few 1e-8 at every layer), so a network that turns `eps` into a large logit
+    change turns Keras's own rounding into output differences that no 1e-5 bound can judge."""
+    xs = np.asarray(xs, np.float32)
+    step = eps * float(np.abs(xs).max())
+    moved = (xs + step * rng.choice([-1.0, 1.0], xs.shape)).astype(np.float32)
+    return float(per_input_rel(keras_logits(model, k, moved), keras_logits(model, k, xs)).max())
 
 
 def per_input_rel(a, b):
@@ -532,6 +563,7 @@ F32_SPREAD = 4.0
 # Ill-conditioned is not chaotic: VGG16 at 64 px (.h5 K2, logits up to 6) puts Keras-f32 1.1e-4
 # from float64 in logits and Morsel 6.1e-5; 1e-4 failed that row.
 CHAOTIC = 1e-3
+PROBE_CHAOTIC = CHAOTIC  # parity_table.Runner.prepare: see PROBE_MAX
 
 
 class Arbitration:
