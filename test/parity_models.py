@@ -528,18 +528,62 @@ def _float64_config(cfg):
     return out
 
 
-def keras_float64(model, k):
+def _grouped_as_depthwise(model):
+    """The names of the Conv2D layers that are depthwise convolutions saved as grouped ones
+    (groups == filters == input channels: ConvNeXt's)."""
+    names = set()
+    for layer in leaves(model):
+        if type(layer).__name__ == "Conv2D" and getattr(layer, "groups", 1) > 1:
+            kh, kw, cin_per_group, filters = tuple(layer.kernel.shape)
+            if cin_per_group == 1 and layer.groups == filters:
+                names.add(layer.name)
+    return names
+
+
+def _depthwise_config(cfg, names):
+    """`cfg` with each Conv2D layer named in `names` made the equivalent DepthwiseConv2D
+    (depth_multiplier 1; the kernel initializer, regularizer and constraint become the
+    depthwise ones)."""
+    if isinstance(cfg, list):
+        return [_depthwise_config(v, names) for v in cfg]
+    if not isinstance(cfg, dict):
+        return cfg
+    if cfg.get("class_name") == "Conv2D" and (cfg.get("config") or {}).get("name") in names:
+        c = {(key.replace("kernel_", "depthwise_")
+              if key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint")
+              else key): v
+             for key, v in cfg["config"].items() if key not in ("filters", "groups")}
+        return dict(cfg, class_name="DepthwiseConv2D", config=dict(c, depth_multiplier=1))
+    return {key: _depthwise_config(v, names) for key, v in cfg.items()}
+
+
+def keras_float64(model, k, depthwise=True):
     """The same Keras model computing in float64: rebuilt from its own config with float64
     dtypes and given its own (source) weights, so it is Keras's translation of the file with
-    float32 rounding removed, independent of the exporter."""
+    float32 rounding removed, independent of the exporter. With `depthwise`, each Conv2D with
+    groups == filters == input channels (ConvNeXt's depthwise convolutions) becomes Keras's
+    DepthwiseConv2D with the same weights ([kh,kw,1,C] read as [kh,kw,C,1]): the same
+    arithmetic, but TensorFlow's float64 grouped convolution takes minutes per layer at 224 px
+    (ConvNeXtXLarge), its depthwise one does not."""
+    names = _grouped_as_depthwise(model) if depthwise else set()
+    # The model's own layer classes (keras.applications' LayerScale, StochasticDepth, ...),
+    # which tf_keras does not find by name.
+    classes = {type(layer).__name__: type(layer) for layer in leaves(model)}
     floatx = k.backend.floatx()
     k.backend.set_floatx("float64")  # Keras 2 makes call-time constants in floatx
     try:
-        m = type(model).from_config(_float64_config(model.get_config()))
+        m = type(model).from_config(_depthwise_config(_float64_config(model.get_config()),
+                                                      names), custom_objects=classes)
     finally:
         k.backend.set_floatx(floatx)
-    m.set_weights([np.asarray(w, np.float64) if np.asarray(w).dtype == np.float32 else w
-                   for w in model.get_weights()])
+    kernels = {id(layer.kernel) for layer in leaves(model) if layer.name in names}
+    values = []
+    for v, w in zip(model.weights, model.get_weights()):
+        w = np.asarray(w)
+        if id(v) in kernels:
+            w = w.reshape(w.shape[:2] + (w.shape[3], 1))
+        values.append(w.astype(np.float64) if w.dtype == np.float32 else w)
+    m.set_weights(values)
     for layer in leaves(m):
         if type(layer).__name__ == "Normalization" and hasattr(layer, "finalize_state"):
             layer.finalize_state()
