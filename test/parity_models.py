@@ -430,18 +430,21 @@ def last_leaf(model):
     return layer
 
 
-def keras_outputs(model, k, x):
-    """(probabilities, pre-activation logits) for a batch, float64: the logits come from calling
-    the model with the last layer's activation set to linear."""
-    probs = np.asarray(model(x, training=False), dtype=np.float64)
+def keras_logits(model, k, x):
+    """Pre-activation outputs for a batch, float64: the model called with its last layer's
+    activation set to linear."""
     last = last_leaf(model)
     saved = last.activation
     try:
         last.activation = k.activations.linear
-        logits = np.asarray(model(x, training=False), dtype=np.float64)
+        return np.asarray(model(x, training=False), dtype=np.float64)
     finally:
         last.activation = saved
-    return probs, logits
+
+
+def keras_outputs(model, k, x):
+    """(probabilities, pre-activation logits) for a batch, float64 (keras_logits)."""
+    return np.asarray(model(x, training=False), dtype=np.float64), keras_logits(model, k, x)
 
 
 def calibrate(model, k, x, target_std=2.0):
@@ -473,6 +476,34 @@ def informative(probs, sigmoid=False):
     return f"max p median {med:.3f}", ok
 
 
+# The conditioning probe (parity_table.Runner.prepare): every input value moved by PROBE_EPS
+# times the inputs' largest magnitude, random signs, and the largest relative logit change taken
+# (conditioning). Measured on 46 random networks (the first two draws of 21 architectures at
+# their small sizes, BN statistics fitted; /work/notes/probe_s9*.log of session 9): every draw
+# probed at <= 1.4e-5 had Keras-f32 within 6.1e-6 of Keras-f64 in logits and 5.9e-6 in
+# probabilities (about half the 1e-5 tolerance); draws probed from 1.6e-5 up were 4e-6..1.1e-4
+# off (DenseNet121 1.6e-5: 1.1e-5; MobileNetV2 a1.4 3.9e-5: 1.5e-5; EfficientNetV2S 2.4e-5:
+# 1.7e-5; VGG16 5.7e-5..1.5e-4: 5.6e-5..1.1e-4; InceptionV3 3.8e-5..2.6e-4: 6.6e-6..5.4e-5).
+# So a network probed over PROBE_MAX is redrawn. The probe was never below Keras-f32's own
+# distance from float64 (1.0x on VGG16, where it measures the rounding noise itself, up to 7x),
+# so a network probed within PROBE_CHAOTIC (= CHAOTIC) is not one arbitration calls chaotic;
+# beyond it a 1e-6 input change is amplified over 1000-fold (EfficientNetV2M at 32 px: 1.2e-2 and
+# 1.6e-2, Keras-f32 1.8e-3 and 6.5e-3 from float64), and such a row fails without a Morsel run.
+PROBE_EPS = 1e-6
+PROBE_MAX = 1.5e-5
+
+
+def conditioning(model, k, xs, rng, eps=PROBE_EPS):
+    """How much the model's float32 logits move when its inputs move by a relative `eps`:
+    max over inputs of max |Δlogit| / max |logit|. float32 rounding is a perturbation of the
+    same kind (a few 1e-8 at every layer), so a network that turns `eps` into a large logit
+    change turns Keras's own rounding into output differences that no 1e-5 bound can judge."""
+    xs = np.asarray(xs, np.float32)
+    step = eps * float(np.abs(xs).max())
+    moved = (xs + step * rng.choice([-1.0, 1.0], xs.shape)).astype(np.float32)
+    return float(per_input_rel(keras_logits(model, k, moved), keras_logits(model, k, xs)).max())
+
+
 def per_input_rel(a, b):
     """max |a - b| / max |b| per row (b the reference)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -497,18 +528,62 @@ def _float64_config(cfg):
     return out
 
 
-def keras_float64(model, k):
+def _grouped_as_depthwise(model):
+    """The names of the Conv2D layers that are depthwise convolutions saved as grouped ones
+    (groups == filters == input channels: ConvNeXt's)."""
+    names = set()
+    for layer in leaves(model):
+        if type(layer).__name__ == "Conv2D" and getattr(layer, "groups", 1) > 1:
+            kh, kw, cin_per_group, filters = tuple(layer.kernel.shape)
+            if cin_per_group == 1 and layer.groups == filters:
+                names.add(layer.name)
+    return names
+
+
+def _depthwise_config(cfg, names):
+    """`cfg` with each Conv2D layer named in `names` made the equivalent DepthwiseConv2D
+    (depth_multiplier 1; the kernel initializer, regularizer and constraint become the
+    depthwise ones)."""
+    if isinstance(cfg, list):
+        return [_depthwise_config(v, names) for v in cfg]
+    if not isinstance(cfg, dict):
+        return cfg
+    if cfg.get("class_name") == "Conv2D" and (cfg.get("config") or {}).get("name") in names:
+        c = {(key.replace("kernel_", "depthwise_")
+              if key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint")
+              else key): v
+             for key, v in cfg["config"].items() if key not in ("filters", "groups")}
+        return dict(cfg, class_name="DepthwiseConv2D", config=dict(c, depth_multiplier=1))
+    return {key: _depthwise_config(v, names) for key, v in cfg.items()}
+
+
+def keras_float64(model, k, depthwise=True):
     """The same Keras model computing in float64: rebuilt from its own config with float64
     dtypes and given its own (source) weights, so it is Keras's translation of the file with
-    float32 rounding removed, independent of the exporter."""
+    float32 rounding removed, independent of the exporter. With `depthwise`, each Conv2D with
+    groups == filters == input channels (ConvNeXt's depthwise convolutions) becomes Keras's
+    DepthwiseConv2D with the same weights ([kh,kw,1,C] read as [kh,kw,C,1]): the same
+    arithmetic, but TensorFlow's float64 grouped convolution takes minutes per layer at 224 px
+    (ConvNeXtXLarge), its depthwise one does not."""
+    names = _grouped_as_depthwise(model) if depthwise else set()
+    # The model's own layer classes (keras.applications' LayerScale, StochasticDepth, ...),
+    # which tf_keras does not find by name.
+    classes = {type(layer).__name__: type(layer) for layer in leaves(model)}
     floatx = k.backend.floatx()
     k.backend.set_floatx("float64")  # Keras 2 makes call-time constants in floatx
     try:
-        m = type(model).from_config(_float64_config(model.get_config()))
+        m = type(model).from_config(_depthwise_config(_float64_config(model.get_config()),
+                                                      names), custom_objects=classes)
     finally:
         k.backend.set_floatx(floatx)
-    m.set_weights([np.asarray(w, np.float64) if np.asarray(w).dtype == np.float32 else w
-                   for w in model.get_weights()])
+    kernels = {id(layer.kernel) for layer in leaves(model) if layer.name in names}
+    values = []
+    for v, w in zip(model.weights, model.get_weights()):
+        w = np.asarray(w)
+        if id(v) in kernels:
+            w = w.reshape(w.shape[:2] + (w.shape[3], 1))
+        values.append(w.astype(np.float64) if w.dtype == np.float32 else w)
+    m.set_weights(values)
     for layer in leaves(m):
         if type(layer).__name__ == "Normalization" and hasattr(layer, "finalize_state"):
             layer.finalize_state()
@@ -532,6 +607,7 @@ F32_SPREAD = 4.0
 # Ill-conditioned is not chaotic: VGG16 at 64 px (.h5 K2, logits up to 6) puts Keras-f32 1.1e-4
 # from float64 in logits and Morsel 6.1e-5; 1e-4 failed that row.
 CHAOTIC = 1e-3
+PROBE_CHAOTIC = CHAOTIC  # parity_table.Runner.prepare: see PROBE_MAX
 
 
 class Arbitration:
