@@ -13,7 +13,7 @@ struct morsel_context {
     const morsel_model *model;
     uint8_t *arena;
     float *scratch;           /* one block of model->scratch_floats per thread */
-    _Atomic int *claims;      /* inside the scratch allocation: mf_execute's piece counters */
+    atomic_uint *claims;      /* inside the scratch allocation: mf_execute's piece counters */
     int threads;              /* threads per inference: 1, or the pool's size */
     morsel_pool *pool;        /* NULL when threads == 1 */
     int owns_pool;
@@ -127,12 +127,12 @@ static morsel_status size_scratch(morsel_context *c, int n, morsel_error *err)
                            n, (m->arena_bytes + floats * sizeof(float)) >> 20,
                            (unsigned long long)(m->max_memory >> 20));
     void *p = NULL;
-    size_t bytes = floats * sizeof(float) + claims * sizeof(_Atomic int);
+    size_t bytes = floats * sizeof(float) + claims * sizeof(atomic_uint);
     if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0)
         return morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory for %d threads' scratch", n);
     free(c->scratch);
     c->scratch = p;
-    c->claims = claims ? (_Atomic int *)(void *)(c->scratch + floats) : NULL;
+    c->claims = claims ? (atomic_uint *)(void *)(c->scratch + floats) : NULL;
     return MORSEL_OK;
 }
 

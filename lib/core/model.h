@@ -4,6 +4,7 @@
 #ifndef MORSEL_MODEL_H
 #define MORSEL_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -205,7 +206,7 @@ void mf_set_parts(morsel_model *m);
  * inference (NULL when nth == 1). */
 struct mf_barrier;
 void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
-                struct mf_barrier *barrier, _Atomic int *claims, double *op_ms);
+                struct mf_barrier *barrier, atomic_uint *claims, double *op_ms);
 size_t mf_claims_stride(const morsel_model *m);
 
 const char *mf_op_type_name(uint32_t type);

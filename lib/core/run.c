@@ -28,20 +28,21 @@ size_t mf_claims_stride(const morsel_model *m)
  * apart in speed for seconds at a time (medians of 60 runs, 12 rounds), and a thread whose
  * vCPU is descheduled for a while would otherwise hold every op up. */
 static int run_pieces(const mf_exec *e, const mf_op *op, uint32_t i, int ith, int nth,
-                      _Atomic int *claims, size_t stride)
+                      atomic_uint *claims, size_t stride)
 {
-    int parts = op->parts > 1 ? op->parts : 1, ran = 0;
+    unsigned parts = op->parts > 1 ? (unsigned)op->parts : 1u;
+    int ran = 0;
     for (int k = 0; k < nth; k++) {
         int v = (ith + k) % nth;
-        _Atomic int *c = claims + (size_t)v * stride + i;
-        for (int j; (j = atomic_fetch_add_explicit(c, 1, memory_order_relaxed)) < parts; ran++)
-            op->def->run(e, op, v * parts + j, nth * parts);
+        atomic_uint *c = claims + (size_t)v * stride + i;
+        for (unsigned j; (j = atomic_fetch_add_explicit(c, 1, memory_order_relaxed)) < parts; ran++)
+            op->def->run(e, op, v * (int)parts + (int)j, nth * (int)parts);
     }
     return ran;
 }
 
 void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
-                struct mf_barrier *barrier, _Atomic int *claims, double *op_ms)
+                struct mf_barrier *barrier, atomic_uint *claims, double *op_ms)
 {
     mf_exec e = {m, arena, scratch, ith};
     size_t stride = mf_claims_stride(m);
@@ -59,11 +60,11 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
             /* An op is done when all its pieces are, whoever ran them: a thread that has not
              * come back from being descheduled holds nothing up unless it holds a piece, and
              * catches up through the finished ops when it returns. */
-            int total = nth * (op->parts > 1 ? op->parts : 1);
+            unsigned total = (unsigned)(nth * (op->parts > 1 ? op->parts : 1));
             int ran = run_pieces(&e, op, i, ith, nth, claims, stride);
-            _Atomic int *done = claims + (size_t)nth * stride + i;
+            atomic_uint *done = claims + (size_t)nth * stride + i;
             if (ran)
-                mf_done_add(barrier, done, ran, total);
+                mf_done_add(barrier, done, (unsigned)ran, total);
             mf_done_wait(barrier, done, total);
         }
         if (op_ms && ith == 0) {
