@@ -311,7 +311,8 @@ static void test_add(const variant *v)
     }
 }
 
-/* Shapes: full x full, full x [C] gate, gate x full, full x gate x full; ranges that cut rows. */
+/* Shapes: full x full, full x [C] gate, gate x full, full x gate x full; ranges that cut rows,
+ * and ranges of whole rows (which take a gate's row-by-row path). */
 static void test_multiply(const variant *v)
 {
     static const size_t cs[] = {1, 7, 16, 24, 33};
@@ -321,8 +322,9 @@ static void test_multiply(const variant *v)
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++)
         for (size_t hi = 0; hi < sizeof hws / sizeof hws[0]; hi++)
             for (size_t l = 0; l < 4; l++)
-                for (size_t f = 0; f < NFUSED; f++) {
-                    size_t c = cs[ci], n = c * hws[hi], counts[3];
+                for (size_t fw = 0; fw < 2 * NFUSED; fw++) {
+                    size_t c = cs[ci], hw = hws[hi], n = c * hw, counts[3], f = fw % NFUSED;
+                    int whole = fw >= NFUSED;
                     int k = layouts[l][2] ? 3 : 2;
                     float *xs[3], *want = alloc_f(n), *got = alloc_f(n + 3);
                     for (int i = 0; i < k; i++) {
@@ -334,12 +336,16 @@ static void test_multiply(const variant *v)
                     mk_multiply_ref(k, (const float *const *)xs, counts, n, &fused[f], want);
                     fill_const(got, n + 3, SENTINEL);
                     size_t a = n / 3 + (n > 3), b = n - n / 4;
+                    if (whole) {
+                        a = hw / 3 * c;
+                        b = (hw - hw / 4) * c;
+                    }
                     v->multiply(k, (const float *const *)xs, counts, &fused[f], got, 0, a);
                     v->multiply(k, (const float *const *)xs, counts, &fused[f], got, a, b);
                     v->multiply(k, (const float *const *)xs, counts, &fused[f], got, b, n);
                     compare(got, want, NULL, n, fused_tol(&fused[f]), detail, sizeof detail);
-                    snprintf(what, sizeof what, "multiply layout=%zu C=%zu HW=%zu act=%d", l, c,
-                             hws[hi], fused[f].code);
+                    snprintf(what, sizeof what, "multiply layout=%zu C=%zu HW=%zu act=%d%s", l, c,
+                             hw, fused[f].code, whole ? " whole rows" : "");
                     check(!detail[0], what, v->name, detail);
                     check(untouched(got, n, n + 3), what, v->name, "wrote past the range");
                     for (int i = 0; i < k; i++)

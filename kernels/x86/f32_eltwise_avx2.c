@@ -71,11 +71,40 @@ static void mul_run(int n, const float *const *p, const mk_activation *act, floa
     }
 }
 
+/* x [rows, C] times a [C] gate (squeeze-and-excitation), rows [i0, i1) whole: row by row,
+ * with the gate re-read from L1 and no modulo per row. EfficientNetB0's 32-channel gate at
+ * 112x112 paid two divisions for every two vectors through the general walk below. */
+static void gate_rows(const float *x, const float *g, size_t c, const mk_activation *act,
+                      float *y, size_t i0, size_t i1)
+{
+    __m256i m = tail_mask(c % 8);
+    for (size_t i = i0; i < i1; i += c) {
+        const float *xr = x + i;
+        float *yr = y + i;
+        size_t j = 0;
+        for (; j + 8 <= c; j += 8)
+            _mm256_storeu_ps(yr + j, clamp(_mm256_mul_ps(_mm256_loadu_ps(xr + j), _mm256_loadu_ps(g + j)), act));
+        if (j < c) {
+            __m256 v = _mm256_mul_ps(_mm256_maskload_ps(xr + j, m), _mm256_maskload_ps(g + j, m));
+            _mm256_maskstore_ps(yr + j, m, clamp(v, act));
+        }
+    }
+}
+
 /* Runs over which no broadcast input wraps: one row of C per run for a [C] gate. */
 void mk_f32_multiply_avx2(int n, const float *const *xs, const size_t *counts,
                           const mk_activation *act, float *y, size_t i0, size_t i1)
 {
     const float *p[8]; /* n <= 8 in the file format */
+    if (n == 2 && counts[0] != counts[1]) {
+        int gi = counts[0] < counts[1] ? 0 : 1; /* the gate; x*g == g*x exactly */
+        size_t c = counts[gi];
+        if (counts[1 - gi] >= i1 && i0 % c == 0 && (i1 - i0) % c == 0) {
+            gate_rows(xs[1 - gi], xs[gi], c, act, y, i0, i1);
+            finish(act, y, i0, i1);
+            return;
+        }
+    }
     for (size_t i = i0; i < i1;) {
         size_t run = i1 - i;
         for (int k = 0; k < n; k++) {

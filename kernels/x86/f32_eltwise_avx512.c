@@ -75,12 +75,41 @@ static void mul_run(int n, const float *const *p, const mk_activation *act, floa
     }
 }
 
+/* x [rows, C] times a [C] gate (squeeze-and-excitation), rows [i0, i1) whole: row by row,
+ * with the gate re-read from L1 and no modulo per row. EfficientNetB0's 32-channel gate at
+ * 112x112 paid two divisions for every two vectors through the general walk below. */
+static void gate_rows(const float *x, const float *g, size_t c, const mk_activation *act,
+                      float *y, size_t i0, size_t i1)
+{
+    __mmask16 m = tail_mask(c % 16);
+    for (size_t i = i0; i < i1; i += c) {
+        const float *xr = x + i;
+        float *yr = y + i;
+        size_t j = 0;
+        for (; j + 16 <= c; j += 16)
+            _mm512_storeu_ps(yr + j, clamp(_mm512_mul_ps(_mm512_loadu_ps(xr + j), _mm512_loadu_ps(g + j)), act));
+        if (j < c) {
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, xr + j), _mm512_maskz_loadu_ps(m, g + j));
+            _mm512_mask_storeu_ps(yr + j, m, clamp(v, act));
+        }
+    }
+}
+
 /* Walked in runs over which no broadcast input wraps: for a [C] gate over [H,W,C] that is one
  * row of C per run, so the modulo is paid per row, never per element. */
 void mk_f32_multiply_avx512(int n, const float *const *xs, const size_t *counts,
                             const mk_activation *act, float *y, size_t i0, size_t i1)
 {
     const float *p[8]; /* n <= 8 in the file format */
+    if (n == 2 && counts[0] != counts[1]) {
+        int gi = counts[0] < counts[1] ? 0 : 1; /* the gate; x*g == g*x exactly */
+        size_t c = counts[gi];
+        if (counts[1 - gi] >= i1 && i0 % c == 0 && (i1 - i0) % c == 0) {
+            gate_rows(xs[1 - gi], xs[gi], c, act, y, i0, i1);
+            finish(act, y, i0, i1);
+            return;
+        }
+    }
     for (size_t i = i0; i < i1;) {
         size_t run = i1 - i;
         for (int k = 0; k < n; k++) {
