@@ -59,6 +59,13 @@ def build_tiny(path):
     g = L.GlobalAveragePooling2D(keepdims=True, name="se_pool")(s)
     g = L.Conv2D(16, 1, activation="hard_sigmoid", name="se_gate")(g)
     s = L.Multiply(name="se_mul")([s, g])
+    # EfficientNet's squeeze-and-excitation: reduce, excite, gate, project (+ residual add).
+    e = L.GlobalAveragePooling2D(keepdims=True, name="se2_pool")(s)
+    e = L.Conv2D(4, 1, activation="swish", name="se2_reduce")(e)
+    e = L.Conv2D(16, 1, activation="sigmoid", name="se2_excite")(e)
+    e = L.Multiply(name="se2_mul")([s, e])
+    e = L.Conv2D(16, 1, name="se2_project")(e)
+    s = L.Add(name="se2_add")([s, e])
     a = L.MaxPooling2D(2, padding="same", name="maxpool")(s)
     b = L.AveragePooling2D(3, strides=2, padding="same", name="avgpool")(s)
     c = L.Concatenate(name="concat")([a, b])

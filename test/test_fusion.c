@@ -6,7 +6,10 @@
  * - project conv -> residual add (lib/ops/fuse_residual_add.c; each thread adds the shortcut
  *   to the rows its GEMM wrote): the add is reported as fused and the conv names it.
  * - a plain Reshape/Flatten read only by convs and dense layers (op_reshape.c): folded, its
- *   readers read its input.
+ *   readers read its input;
+ * - squeeze-and-excitation -> the pointwise conv it feeds (lib/ops/fuse_se.c; each thread
+ *   computes the gate itself and gates its rows band by band): the reduce, excite and multiply
+ *   ops are reported as fused and the conv is named "se+...".
  * usage: test_fusion MOBILENETV2.morsel TINY.morsel
  *        (a MobileNetV2 with a 112x112 expanded tensor >= 1 MB; make_fixtures.py's tiny model) */
 #include <stdio.h>
@@ -136,6 +139,18 @@ int main(int argc, char **argv)
     printf("     tiny: %d reshape(s) folded\n", folded);
     check(folded == 1, "the reshape read only by a dense layer is folded, the others run");
     check(count_kernels(plain, "folded: its readers") == 0, "MORSEL_FUSION=0 keeps every reshape");
+    /* tiny's se2_* block (EfficientNet's shape) fuses; its se_* block (a gate from one conv,
+     * read by pools) does not. */
+    int se_parts = count_kernels(fused, "fused into the SE conv");
+    int se_hosts = count_kernels(fused, "se+");
+    printf("     tiny: %d SE op(s) fused into %d conv(s)\n", se_parts, se_hosts);
+    check(se_parts == 3 && se_hosts == 1,
+          "the SE reduce, excite and multiply are fused into the project conv");
+    char host[64];
+    snprintf(host, sizeof host, "se+f32_gemm_%s+add", fi.isa);
+    check(count_kernels(fused, host) == 1, "the SE conv also takes its residual add");
+    check(count_kernels(plain, "fused into the SE") == 0 && count_kernels(plain, "se+") == 0,
+          "MORSEL_FUSION=0 keeps the SE ops");
     same_outputs(fused, plain, "tiny");
     morsel_model_close(fused);
     morsel_model_close(plain);

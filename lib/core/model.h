@@ -120,6 +120,12 @@ typedef struct mf_op {
      * the add's other input. NULL otherwise. */
     const struct mf_op *post;
     uint32_t post_skip;
+    /* CONV2D only: the squeeze-and-excitation ops whose gated output it reads, computed inside
+     * this op (mf_fuse_se): the reduce and excite GEMMs on se_in (the pooled [C]), then the
+     * multiply of its input by that gate, se_band rows at a time. NULL otherwise. */
+    const struct mf_op *se_mul, *se_reduce, *se_excite;
+    uint32_t se_in;
+    int se_band;
     char kernel[48];     /* e.g. "f32_dwconv3x3_s2_avx512", for morsel info */
     double prepare_ms;   /* its prepare at load (mostly weight packing), for morsel bench */
 } mf_op;
@@ -194,6 +200,7 @@ void mf_fold_pads(morsel_model *m);
 void mf_fold_reshapes(morsel_model *m);
 void mf_fuse_expand_dw(morsel_model *m);
 void mf_fuse_residual_add(morsel_model *m);
+void mf_fuse_se(morsel_model *m);
 /* MORSEL_PARTS=N in the environment sets every split op's pieces per thread (mf_op.parts) to N,
  * 1 meaning a static split: for A/B runs. */
 void mf_set_parts(morsel_model *m);

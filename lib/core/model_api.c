@@ -43,6 +43,7 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
             mf_fold_reshapes(m);
             mf_fuse_expand_dw(m);
             mf_fuse_residual_add(m);
+            mf_fuse_se(m);
             mf_set_parts(m);
         }
     }

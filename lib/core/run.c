@@ -44,7 +44,8 @@ static int run_pieces(const mf_exec *e, const mf_op *op, uint32_t i, int ith, in
 void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
                 struct mf_barrier *barrier, atomic_uint *claims, double *op_ms)
 {
-    mf_exec e = {m, arena, scratch, ith};
+    int memo = -1;
+    mf_exec e = {m, arena, scratch, ith, &memo};
     size_t stride = mf_claims_stride(m);
     double t = op_ms && ith == 0 ? mf_now_ms() : 0.0;
     for (uint32_t i = 0; i < m->n_ops; i++) {

@@ -126,6 +126,10 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     }
     if (op->serial)
         nth = 1;
+    if (op->se_mul) {
+        mf_run_se_conv(e, op, ith, nth);
+        return;
+    }
     size_t pixels = (size_t)g->out_h * (size_t)g->out_w, n = (size_t)g->out_c;
     if (op->v.wino2) {
         /* Whole 2-row tiles per thread: rows of tiles, then the pixels they cover. */

@@ -16,6 +16,8 @@ typedef struct mf_exec {
     uint8_t *arena;
     float *scratch;        /* nth blocks of m->scratch_floats, thread tid uses block tid */
     int tid;               /* the thread running: with parts (mf_op.parts) not the part index */
+    int *memo;             /* this thread's, for this pass: the op whose per-pass values (an SE
+                            * gate) its scratch holds, or -1 */
 } mf_exec;
 
 typedef struct mf_op_def {
@@ -131,6 +133,10 @@ uint32_t *mf_fusion_readers(const morsel_model *m);
  * y [M, N], adds the shortcut over that same share, then the add's activation. */
 void mf_run_post_add(const mf_exec *e, const mf_op *op, int N, size_t M, float *y, int ith,
                      int nth);
+
+/* CONV2D with op->se_mul (fuse_se.c): piece ith of nth of the conv on its input gated by the
+ * squeeze-and-excitation it absorbed, then op->post if any. */
+void mf_run_se_conv(const mf_exec *e, const mf_op *op, int ith, int nth);
 
 /* Copies a name "<base>_<isa>" into storage the model owns (op->kernel_name). */
 void mf_name_kernel(mf_op *op, const char *base, const mf_isa_kernels *k);
