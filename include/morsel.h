@@ -222,7 +222,9 @@ MORSEL_API morsel_status morsel_context_set_threads(morsel_context *ctx, int n_t
 MORSEL_API morsel_status morsel_context_set_pool(morsel_context *ctx, morsel_pool *pool,
                                                  morsel_error *err);
 
-/* Per-op timing for profiling: when on, each run records every op's wall time. */
+/* Per-op timing for profiling: when on, each run records every op's wall time: from the end
+ * of the op before it to the end of its last piece, whichever thread ran that. With several
+ * threads, the first op's time also counts the input copy and the threads' start. */
 MORSEL_API morsel_status morsel_context_set_profiling(morsel_context *ctx, int on,
                                                       morsel_error *err);
 /* ms[0..n) receives the time of ops 0..n-1 in the last profiled run (n <= info.n_ops). */

@@ -109,8 +109,13 @@ static size_t infer(morsel_context *c, const float *src, size_t n, int check)
     memset((void *)c->claims, 0,
            (size_t)(c->threads + 1) * mf_claims_stride(c->model) * sizeof *c->claims);
     infer_job j = {c, mf_pool_barrier(c->pool), src, n, check, n};
+    /* With threads, op 0's time also counts the input copy and the workers' start. */
+    double start = c->op_ms ? mf_now_ms() : 0.0;
     mf_pool_run(c->pool, infer_thread, &j);
-    return atomic_load(&j.bad);
+    size_t bad = atomic_load(&j.bad);
+    if (c->op_ms && bad == n)
+        mf_op_times_from_ends(c->model, start, c->op_ms);
+    return bad;
 }
 
 /* Scratch for n threads; on failure the context keeps what it had. */

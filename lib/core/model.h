@@ -208,13 +208,18 @@ void mf_set_parts(morsel_model *m);
 /* Thread ith of nth runs pieces of every op and waits for the op's other pieces before the next
  * (ggml's ith/nth scheme: one dispatch per inference, not per op); `barrier` carries the
  * mutex and condition those waits sleep on. `barrier` is NULL when nth == 1.
- * op_ms, when non-NULL (thread 0 only writes it), receives each op's wall time;
+ * op_ms, when non-NULL, receives each op's wall time when nth == 1; when nth > 1, the
+ * time (mf_now_ms) at which each op's last piece ended, written by the thread that ran it, and
+ * mf_op_times_from_ends turns those into per-op times once every thread has returned;
  * claims holds nth + 1 rows of mf_claims_stride(m) counters, zero at the start of each
  * inference (NULL when nth == 1). */
 struct mf_barrier;
 void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, int nth,
                 struct mf_barrier *barrier, atomic_uint *claims, double *op_ms);
 size_t mf_claims_stride(const morsel_model *m);
+/* op_ms from end times (as mf_execute leaves them for nth > 1) to per-op times, the first op
+ * timed from `start`; folded ops keep 0. */
+void mf_op_times_from_ends(const morsel_model *m, double start, double *op_ms);
 
 const char *mf_op_type_name(uint32_t type);
 const char *mf_activation_name(const mk_activation *a);

@@ -91,13 +91,14 @@ void mf_barrier_wait(mf_barrier *b)
     pthread_mutex_unlock(&b->mu);
 }
 
-void mf_done_add(mf_barrier *b, atomic_uint *done, unsigned n, unsigned total)
+int mf_done_add(mf_barrier *b, atomic_uint *done, unsigned n, unsigned total)
 {
-    if (atomic_fetch_add_explicit(done, n, memory_order_acq_rel) + n == total) {
-        pthread_mutex_lock(&b->mu);
-        pthread_cond_broadcast(&b->cv);
-        pthread_mutex_unlock(&b->mu);
-    }
+    if (atomic_fetch_add_explicit(done, n, memory_order_acq_rel) + n != total)
+        return 0;
+    pthread_mutex_lock(&b->mu);
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    return 1;
 }
 
 void mf_done_wait(mf_barrier *b, atomic_uint *done, unsigned total)

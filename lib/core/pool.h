@@ -23,7 +23,7 @@ void mf_barrier_destroy(mf_barrier *b);
 void mf_barrier_wait(mf_barrier *b);
 /* Completion counting on the barrier's mutex and condition: *done += n, waking the waiters when
  * it reaches total; and waiting (spin, then sleep) until it has. */
-void mf_done_add(mf_barrier *b, atomic_uint *done, unsigned n, unsigned total);
+int mf_done_add(mf_barrier *b, atomic_uint *done, unsigned n, unsigned total);
 void mf_done_wait(mf_barrier *b, atomic_uint *done, unsigned total);
 
 /* Runs fn(arg, ith, n) on the pool's n threads (the caller is thread 0) and returns when all

@@ -47,7 +47,7 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
     int memo = -1;
     mf_exec e = {m, arena, scratch, ith, &memo};
     size_t stride = mf_claims_stride(m);
-    double t = op_ms && ith == 0 ? mf_now_ms() : 0.0;
+    double t = op_ms && nth == 1 ? mf_now_ms() : 0.0;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         const mf_op *op = &m->ops[i];
         if (op->folded) {
@@ -57,21 +57,36 @@ void mf_execute(const morsel_model *m, uint8_t *arena, float *scratch, int ith, 
         }
         if (nth == 1) {
             op->def->run(&e, op, 0, 1);
-        } else {
-            /* An op is done when all its pieces are, whoever ran them: a thread that has not
-             * come back from being descheduled holds nothing up unless it holds a piece, and
-             * catches up through the finished ops when it returns. */
-            unsigned total = (unsigned)(nth * (op->parts > 1 ? op->parts : 1));
-            int ran = run_pieces(&e, op, i, ith, nth, claims, stride);
-            atomic_uint *done = claims + (size_t)nth * stride + i;
-            if (ran)
-                mf_done_add(barrier, done, (unsigned)ran, total);
-            mf_done_wait(barrier, done, total);
+            if (op_ms) {
+                double t1 = mf_now_ms();
+                op_ms[i] = t1 - t;
+                t = t1;
+            }
+            continue;
         }
-        if (op_ms && ith == 0) {
-            double t1 = mf_now_ms();
-            op_ms[i] = t1 - t;
-            t = t1;
-        }
+        /* An op is done when all its pieces are, whoever ran them: a thread that has not come
+         * back from being descheduled holds nothing up unless it holds a piece, and catches up
+         * through the finished ops when it returns. So the thread that finishes the op stamps
+         * its end: timed from thread 0, a late thread 0 saw finished ops take no time. */
+        unsigned total = (unsigned)(nth * (op->parts > 1 ? op->parts : 1));
+        int ran = run_pieces(&e, op, i, ith, nth, claims, stride);
+        atomic_uint *done = claims + (size_t)nth * stride + i;
+        /* Stamped before the count that may complete the op: a thread that then runs the
+         * next op stamps later, so the ends never go backwards. */
+        double end = op_ms && ran ? mf_now_ms() : 0.0;
+        if (ran && mf_done_add(barrier, done, (unsigned)ran, total) && op_ms)
+            op_ms[i] = end;
+        mf_done_wait(barrier, done, total);
+    }
+}
+
+void mf_op_times_from_ends(const morsel_model *m, double start, double *op_ms)
+{
+    for (uint32_t i = 0; i < m->n_ops; i++) {
+        if (m->ops[i].folded)
+            continue;
+        double end = op_ms[i];
+        op_ms[i] = end - start;
+        start = end;
     }
 }
