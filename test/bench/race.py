@@ -279,6 +279,18 @@ def one_process(engine, meta, threads, args):
 
 # ---- the race ---------------------------------------------------------------------------------
 
+def steal_s():
+    """CPU time the hypervisor gave to other guests, summed over this VM's CPUs (Linux
+    /proc/stat), in seconds. On this project's shared VMs 2-thread rows of every engine
+    slow down together in stretches, and steal is the one sign of it the guest can see."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def fmt(v, digits=2):
     return "-" if v is None else f"{v:.{digits}f}"
 
@@ -318,10 +330,11 @@ def main():
         return
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip()
-    rows = []
+    rows, steal = [], {}
     for m in models:
         for t in threads:
             res = {e: [] for e in engines}
+            st0, t0 = steal_s(), time.perf_counter()
             for p in range(args.procs):
                 order = engines[p % len(engines):] + engines[:p % len(engines)]
                 for e in order:
@@ -329,9 +342,11 @@ def main():
                     res[e].append(r)
                     log(f"{m} t={t} proc {p + 1}/{args.procs} {SHORT[e]}: "
                         f"median {r['median_ms']:.2f} ms")
+            st1, t1 = steal_s(), time.perf_counter()
             rows.append((m, t, {e: {k: statistics.median(r[k] for r in rs)
                                     for k in ("median_ms", "load_ms", "rss_mb")}
                                 for e, rs in res.items()}))
+            steal[(m, t)] = None if st0 is None or st1 is None else (st1 - st0) / (t1 - t0) * 1e3
     print(f"\nMorsel {rev}; {args.procs} processes x {args.runs} runs (after {args.warmup} "
           f"warm-up) per engine per row; median of the process medians, ms per image.\n")
     others = [e for e in engines if e != "morsel"]
@@ -345,6 +360,17 @@ def main():
             best = min(others, key=lambda e: r[e]["median_ms"])
             line += f" {r['morsel']['median_ms'] / r[best]['median_ms']:.2f} ({SHORT[best]}) |"
         print(line)
+    by = {(m, t): r for m, t, r in rows}
+    pairs = [m for m in models if (m, 1) in by and (m, 2) in by]
+    if pairs:
+        print("\n2-thread speed-up (1-thread median / 2-thread median):\n")
+        print("| model | " + " | ".join(SHORT[e] for e in engines) + " |")
+        print("|---|" + "---:|" * len(engines))
+        for m in pairs:
+            print(f"| {m} | " + " | ".join(f"{by[(m, 1)][e]['median_ms'] / by[(m, 2)][e]['median_ms']:.2f}"
+                                           for e in engines) + " |")
+    print("\nCPU steal during each row (ms of other guests' time per s, all CPUs): " +
+          ", ".join(f"{m} t={t} {fmt(steal[(m, t)], 0)}" for m, t, _ in rows))
     print("\nLoad time (ms) / peak RSS (MB), median over the processes:\n")
     print("| model | threads | " + " | ".join(SHORT[e] for e in engines) + " |")
     print("|---|---:|" + "---:|" * len(engines))
