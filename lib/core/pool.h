@@ -14,6 +14,7 @@ typedef struct mf_barrier {
     int n;
     atomic_int arrived;
     atomic_uint phase;
+    atomic_uint sleepers; /* threads in (or entering) a wait on cv */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } mf_barrier;
