@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm_pack.h"
 #include "ops.h"
 
 morsel_status mf_op_fail(morsel_error *err, const mf_op *op, const char *what)
@@ -186,6 +187,12 @@ int mf_fusion_enabled(void)
 {
     const char *env = getenv("MORSEL_FUSION");
     return !(env && strcmp(env, "0") == 0);
+}
+
+int mf_pointwise_gemm(const mf_op *p)
+{
+    return p->type == MF_OP_CONV2D && !p->folded && !p->serial && p->v.gemm && !p->v.conv &&
+           !p->v.wino2 && mk_conv_is_pointwise(&p->win);
 }
 
 uint32_t *mf_fusion_readers(const morsel_model *m)

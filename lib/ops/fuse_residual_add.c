@@ -16,12 +16,6 @@
 #include "ops.h"
 
 /* The conv runs through mf_run_gemm, whose per-thread ranges mf_run_post_add repeats. */
-static int gemm_conv(const mf_op *p)
-{
-    return p->type == MF_OP_CONV2D && !p->folded && !p->serial && !p->post && p->v.gemm &&
-           !p->v.conv && !p->v.wino2 && mk_conv_is_pointwise(&p->win);
-}
-
 static int fusable_add(const morsel_model *m, const mf_op *a)
 {
     if (a->type != MF_OP_ADD || a->folded || a->serial || !a->v.add || a->n_in != 2)
@@ -57,7 +51,7 @@ void mf_fuse_residual_add(morsel_model *m)
             /* The shortcut must exist when the conv runs: the model input, a constant, or
              * produced by an earlier op. */
             uint32_t si = producer[skip];
-            if (!gemm_conv(p) || (si != MF_NO_TENSOR && si >= pi))
+            if (!mf_pointwise_gemm(p) || p->post || (si != MF_NO_TENSOR && si >= pi))
                 continue;
             p->post = a;
             p->post_skip = skip;

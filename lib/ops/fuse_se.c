@@ -26,12 +26,6 @@
 #define SMALL_W_BYTES (64u << 10)
 #define WHOLE_MAX_FLOATS ((size_t)256 << 10)
 
-static int pointwise_gemm(const mf_op *p)
-{
-    return p->type == MF_OP_CONV2D && !p->folded && !p->serial && p->v.gemm && !p->v.conv &&
-           !p->v.wino2 && !p->se_mul && mk_conv_is_pointwise(&p->win);
-}
-
 /* The running op before `before` that writes tensor t, or NULL. */
 static mf_op *producer(morsel_model *m, uint32_t t, uint32_t before)
 {
@@ -49,7 +43,7 @@ static int internal(const morsel_model *m, const uint32_t *readers, uint32_t t)
 /* A GEMM conv on one pixel: the reduce or excite step. */
 static int one_pixel(const mf_op *p)
 {
-    return pointwise_gemm(p) && !p->post && p->win.out_h == 1 && p->win.out_w == 1;
+    return mf_pointwise_gemm(p) && !p->se_mul && !p->post && p->win.out_h == 1 && p->win.out_w == 1;
 }
 
 /* Whether multiply `mul`, read only by pointwise conv p, gates an activation x by an SE chain;
@@ -97,7 +91,7 @@ void mf_fuse_se(morsel_model *m)
     for (uint32_t i = 0; i < m->n_ops; i++) {
         mf_op *p = &m->ops[i], *red, *exc;
         int xj;
-        if (!pointwise_gemm(p))
+        if (!mf_pointwise_gemm(p) || p->se_mul)
             continue;
         mf_op *mul = producer(m, p->in[0], i);
         if (!mul || !match(m, readers, mul, p, &red, &exc, &xj))

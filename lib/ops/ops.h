@@ -128,6 +128,8 @@ void mf_run_expand_dw(const mf_exec *e, const mf_op *op, float *buf, int oy0, in
  * memory, when the rewrite is skipped). */
 int mf_fusion_enabled(void);
 uint32_t *mf_fusion_readers(const morsel_model *m);
+/* Whether op p runs and is a 1x1 conv on the SIMD GEMM, the op the fusions fold work into. */
+int mf_pointwise_gemm(const mf_op *p);
 
 /* CONV2D with op->post (fuse_residual_add.c): after mf_run_gemm wrote thread ith's share of
  * y [M, N], adds the shortcut over that same share, then the add's activation. */
