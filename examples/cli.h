@@ -39,6 +39,11 @@ typedef struct bench_peak_result {
 /* Returns 0, or -1 when threads cannot be started (1..BENCH_MAX_THREADS). */
 int bench_peak(int threads, bench_peak_result *out);
 
+/* The cache-line round trip between the first two CPUs this process may run on, in ns (a
+ * mean over up to 20,000 trips or 50 ms), or -1 where there are not two CPUs or
+ * no way to pin threads (bench_xcpu.c). */
+double bench_xcpu_ns(void);
+
 /* morsel bench --image: medians of each stage of classifying one encoded image from memory
  * (warmup runs first); path is borrowed. */
 typedef struct bench_image_result {

@@ -15,6 +15,7 @@ typedef struct bench_opts {
 typedef struct bench_result {
     double load_ms, load_cpu_ms, first_ms, median_ms, p90_ms, min_ms, mean_ms;
     double images_per_s, gflops, peak_pct, rss_mb;
+    double xcpu_ns; /* with threads or contexts > 1 (else -1): bench_xcpu_ns */
     uint64_t macs; /* one image */
     bench_peak_result peak;
     double *op_ms; /* mean per op over the profiled runs, NULL without --per-op */
@@ -355,6 +356,9 @@ static void print_text(const bench_opts *o, const morsel_model *m, const morsel_
         printf("%-14s %10.2f      %d threads at once (%.2f per thread)\n", "peak_gflops_n",
                r->peak.gflops_all, o->threads, r->peak.gflops_per_thread);
     printf("%-14s %10.1f %%    of the %d-thread peak\n", "peak_pct", r->peak_pct, o->threads);
+    if (r->xcpu_ns >= 0)
+        printf("%-14s %10.0f ns   a cache line from one CPU to another and back\n", "xcpu_ns",
+               r->xcpu_ns);
     printf("%-14s %10.1f MB   ru_maxrss\n", "rss_mb", r->rss_mb);
     if (r->op_ms) {
         print_types(m, in, r->op_ms);
@@ -408,6 +412,8 @@ static void print_json(const bench_opts *o, const morsel_model *m, const morsel_
     json_num("peak_gflops_per_thread", r->peak.gflops_per_thread);
     json_num("peak_gflops_all", r->peak.gflops_all);
     json_num("peak_pct", r->peak_pct);
+    if (r->xcpu_ns >= 0)
+        json_num("xcpu_ns", r->xcpu_ns);
     if (r->op_ms) {
         printf(",\"ops\":[");
         for (int i = 0; i < in->n_ops; i++) {
@@ -440,6 +446,7 @@ int cli_bench(int argc, char **argv)
     if (parse_args(argc, argv, &o))
         return 2;
     bench_result r = {0};
+    r.xcpu_ns = -1;
     morsel_model *m = open_timed(&o, &r.load_ms, &r.load_cpu_ms);
     if (!m)
         return 1;
@@ -472,6 +479,7 @@ int cli_bench(int argc, char **argv)
         goto done;
     }
     r.peak_pct = r.peak.gflops_all > 0 ? 100 * r.gflops / r.peak.gflops_all : 0;
+    r.xcpu_ns = o.threads > 1 || o.contexts > 1 ? bench_xcpu_ns() : -1;
     if (o.image) {
         if (bench_image(ctx, o.image, o.runs, o.warmup, &r.image))
             goto done;

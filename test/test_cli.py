@@ -174,6 +174,7 @@ if b:
           "% of peak = GFLOP/s / the measured FMA peak", str(b))
     check(b["rss_mb"] > 0 and b["kernel_isa"] not in ("", "?"), "peak RSS and kernel ISA reported",
           str(b))
+    check("xcpu_ns" not in b, "one thread: no CPU-to-CPU round trip is measured", str(b))
 
 p, b = bench_json("--threads", "2", "--batch", "2", "--per-op")
 check(p.returncode == 0 and b is not None, "bench --threads 2 --batch 2 --per-op runs",
@@ -185,6 +186,12 @@ if b:
     check(b["peak_gflops_all"] > b["peak_gflops_1"] * 1.2 and
           close(b["peak_gflops_per_thread"], b["peak_gflops_all"] / 2),
           "the 2-thread peak is measured on two threads at once", str(b))
+    # bounded by its 50 ms budget however busy the partner CPU is; absent with one CPU
+    if len(os.sched_getaffinity(0)) >= 2:
+        check(0 < b.get("xcpu_ns", -1) < 5e7, "2 threads: the CPU-to-CPU round trip is measured",
+              str(b.get("xcpu_ns")))
+    else:
+        check("xcpu_ns" not in b, "one CPU: no CPU-to-CPU round trip", str(b.get("xcpu_ns")))
     ops = b.get("ops", [])
     op_sum = sum(o["ms"] for o in ops)
     check(len(ops) == n_food11_ops and all(o["type"] and o["kernel"] for o in ops),

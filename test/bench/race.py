@@ -281,8 +281,11 @@ def one_process(engine, meta, threads, args):
 
 def steal_s():
     """CPU time the hypervisor gave to other guests, summed over this VM's CPUs (Linux
-    /proc/stat), in seconds. On this project's shared VMs 2-thread rows of every engine
-    slow down together in stretches, and steal is the one sign of it the guest can see."""
+    /proc/stat), in seconds. On this project's shared VMs the 2-thread rows of every engine
+    slow down together for minutes at a time. Measured in session 11, that came with the two
+    vCPUs sitting far apart (a cache-line round trip between them of 350-1900 ns, `morsel
+    bench`'s xcpu_ns), not with steal, which stayed at 0-2 ms per s; printed so that a table
+    shows it was not steal."""
     try:
         with open("/proc/stat") as f:
             fields = f.readline().split()
@@ -330,23 +333,30 @@ def main():
         return
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip()
-    rows, steal = [], {}
+    rows, steal, xcpu = [], {}, {}
     for m in models:
-        for t in threads:
-            res = {e: [] for e in engines}
-            st0, t0 = steal_s(), time.perf_counter()
-            for p in range(args.procs):
-                order = engines[p % len(engines):] + engines[:p % len(engines)]
+        # Thread counts take turns too, not only engines: the machine's speed at 2 threads
+        # drifts over minutes (steal_s), and a speed-up is only as good as the 1- and
+        # 2-thread runs sharing the same minutes.
+        res = {(t, e): [] for t in threads for e in engines}
+        st0, t0 = steal_s(), time.perf_counter()
+        for p in range(args.procs):
+            order = engines[p % len(engines):] + engines[:p % len(engines)]
+            for t in (threads if p % 2 == 0 else threads[::-1]):
                 for e in order:
                     r = one_process(e, metas[m], t, args)
-                    res[e].append(r)
+                    res[(t, e)].append(r)
                     log(f"{m} t={t} proc {p + 1}/{args.procs} {SHORT[e]}: "
                         f"median {r['median_ms']:.2f} ms")
-            st1, t1 = steal_s(), time.perf_counter()
-            rows.append((m, t, {e: {k: statistics.median(r[k] for r in rs)
+        st1, t1 = steal_s(), time.perf_counter()
+        for t in threads:
+            rows.append((m, t, {e: {k: statistics.median(r[k] for r in res[(t, e)])
                                     for k in ("median_ms", "load_ms", "rss_mb")}
-                                for e, rs in res.items()}))
-            steal[(m, t)] = None if st0 is None or st1 is None else (st1 - st0) / (t1 - t0) * 1e3
+                                for e in engines}))
+        steal[m] = None if st0 is None or st1 is None else (st1 - st0) / (t1 - t0) * 1e3
+        far = [r["xcpu_ns"] for t in threads if t > 1 for r in res.get((t, "morsel"), [])
+               if "xcpu_ns" in r]
+        xcpu[m] = statistics.median(far) if far else None
     print(f"\nMorsel {rev}; {args.procs} processes x {args.runs} runs (after {args.warmup} "
           f"warm-up) per engine per row; median of the process medians, ms per image.\n")
     others = [e for e in engines if e != "morsel"]
@@ -369,8 +379,12 @@ def main():
         for m in pairs:
             print(f"| {m} | " + " | ".join(f"{by[(m, 1)][e]['median_ms'] / by[(m, 2)][e]['median_ms']:.2f}"
                                            for e in engines) + " |")
-    print("\nCPU steal during each row (ms of other guests' time per s, all CPUs): " +
-          ", ".join(f"{m} t={t} {fmt(steal[(m, t)], 0)}" for m, t, _ in rows))
+    if any(v is not None for v in xcpu.values()):
+        print("\nHow far apart the CPUs were (`morsel bench`'s xcpu_ns, median over Morsel's "
+              "multi-thread processes): " +
+              ", ".join(f"{m} {fmt(xcpu[m], 0)} ns" for m in models))
+    print("\nCPU steal during each model's rows (ms of other guests' time per s, all CPUs): " +
+          ", ".join(f"{m} {fmt(steal[m], 0)}" for m in models))
     print("\nLoad time (ms) / peak RSS (MB), median over the processes:\n")
     print("| model | threads | " + " | ".join(SHORT[e] for e in engines) + " |")
     print("|---|---:|" + "---:|" * len(engines))
