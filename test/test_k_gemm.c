@@ -252,6 +252,11 @@ static void test_gemm(void)
     test_gemm_shape(13, 1100, 33, 1);
     test_gemm_shape(20, 1025, 65, 0);
     test_gemm_shape(7, 520, 17, 1);
+    /* Weights over 128 KB: tiles prefetch the next panel, in as many pieces as a panel has
+     * tiles (45 rows: 4 tiles of 12 + 11 + 11 + 11). */
+    test_gemm_shape(45, 700, 96, 0);
+    /* Rows 1024 floats apart (ldx = K + 3): the loop order that copies x into a strip. */
+    test_gemm_shape(50, 1021, 130, 1);
 }
 
 /* ---- convolution ---------------------------------------------------------------------------- */
