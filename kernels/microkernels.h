@@ -92,10 +92,14 @@ void mk_f32_conv_smallc_avx512(const mk_window *g, const float *x, const float *
                                float *scratch, int p0, int p1);
 
 /* 3x3 stride-1 conv by Winograd F(2x2, 3x3) (kernels/conv_wino2.c), where mk_wino2_fits(g):
- * output tile rows [r0, r1) (output rows 2 r0 .. 2 r1 - 1, cut at out_h), all Cout columns,
- * with W [3,3,Cin,Cout] transformed and packed by the same ISA's wino2_pack (K = 9 Cin,
- * N = Cout). scratch is this thread's: mk_wino2_scratch_floats(g) floats. act is not applied:
- * the output is the conv plus bias. */
+ * output tile rows [r0, r1) (output rows 2 r0 .. 2 r1 - 1, cut at out_h) x output channels
+ * [n0, n1) (n0 a multiple of the ISA's GEMM NR, n1 too or Cout), with W [3,3,Cin,Cout]
+ * transformed and packed by the same ISA's wino2_pack (K = 9 Cin, N = Cout). scratch is this
+ * thread's: mk_wino2_scratch_floats(g) floats. act is not applied: the output is the conv plus
+ * bias. */
+typedef void (*mk_wino2_fn)(const mk_window *g, const float *x, const float *packed,
+                            const float *b, const mk_activation *act, float *y, float *scratch,
+                            int r0, int r1, int n0, int n1);
 int mk_wino2_fits(const mk_window *g);
 size_t mk_wino2_pack_floats(int cin, int cout, int nr);
 void mk_wino2_pack(int K, int N, int nr, const float *w, float *packed);
@@ -105,12 +109,12 @@ size_t mk_f32_wino2_pack_floats_avx512(int K, int N);
 void mk_f32_wino2_pack_avx512(int K, int N, const float *w, float *packed);
 void mk_f32_conv3x3_wino2_avx512(const mk_window *g, const float *x, const float *packed,
                                  const float *b, const mk_activation *act, float *y,
-                                 float *scratch, int r0, int r1);
+                                 float *scratch, int r0, int r1, int n0, int n1);
 size_t mk_f32_wino2_pack_floats_avx2(int K, int N);
 void mk_f32_wino2_pack_avx2(int K, int N, const float *w, float *packed);
 void mk_f32_conv3x3_wino2_avx2(const mk_window *g, const float *x, const float *packed,
                                const float *b, const mk_activation *act, float *y,
-                               float *scratch, int r0, int r1);
+                               float *scratch, int r0, int r1, int n0, int n1);
 
 /* ---- element-wise, activations, pooling ------------------------------------------------------
  * Activations in place over x[i0, i1): every code but MK_ACT_SOFTMAX; within 2 ulp-ish of the

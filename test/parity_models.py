@@ -755,7 +755,8 @@ def open_engine():
 class Engine:
     """libmorsel through ctypes (the public API of include/morsel.h): a model is opened once and
     run on many inputs, which `morsel run` (one process, one load per input) cannot do
-    cheaply. Single-threaded, as `morsel run` and `morsel bench --threads 1` run."""
+    cheaply. Single-threaded, as `morsel run` and `morsel bench --threads 1` run, unless run()
+    is given more threads."""
 
     def __init__(self, libpath):
         import ctypes
@@ -770,6 +771,8 @@ class Engine:
         lib.morsel_context_create.restype = ctypes.c_int
         lib.morsel_run.argtypes = [P, P, S, ctypes.c_int, P, S, P]
         lib.morsel_run.restype = ctypes.c_int
+        lib.morsel_context_set_threads.argtypes = [P, ctypes.c_int, P]
+        lib.morsel_context_set_threads.restype = ctypes.c_int
         lib.morsel_context_destroy.argtypes = [P]
         lib.morsel_model_close.argtypes = [P]
         try:
@@ -781,7 +784,7 @@ class Engine:
     def _err(self, buf):
         return buf.raw[4:].split(b"\0", 1)[0].decode("utf8", "replace")
 
-    def run(self, path, xs, n_out, logits):
+    def run(self, path, xs, n_out, logits, threads=1):
         """(probabilities [N, n_out], logits [N, n_out] or None) for inputs xs [N, ...]."""
         ct, lib = self.ct, self.lib
         err = ct.create_string_buffer(1024)
@@ -791,6 +794,8 @@ class Engine:
         try:
             if lib.morsel_context_create(m, ct.byref(ctx), err):
                 raise RuntimeError(f"morsel_context_create: {self._err(err)}")
+            if threads > 1 and lib.morsel_context_set_threads(ctx, threads, err):
+                raise RuntimeError(f"morsel_context_set_threads: {self._err(err)}")
             outs = []
             for which in ((0, 1) if logits else (0,)):
                 y = np.zeros((len(xs), n_out), np.float32)

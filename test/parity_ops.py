@@ -183,7 +183,16 @@ def se_gate_product(k, x):
     return x * g
 
 
+def winograd_by_channels(k, x):
+    """A 3x3 stride-1 conv of 32 -> 96 channels on 6x6: Winograd, and so few tiles (9) that two
+    threads split it by output channels (op_conv2d.c), each transforming every input tile."""
+    x = k.layers.Conv2D(32, 3, strides=2, padding="same", name="conv")(x)
+    return k.layers.Conv2D(96, 3, padding="same", activation="relu", name="op")(x)
+
+
 ALL = ("k3", "k3h5", "k2")
+# Cases also run on 2 threads, which must give the 1-thread logits bit for bit.
+TWO_THREADS = {"Conv2D 3x3 Winograd by channels"}
 
 # (title, body, Kerases that spell it: "k3" .keras, "k3h5" Keras 3 legacy .h5, "k2" tf_keras .h5)
 OPS = [
@@ -227,6 +236,7 @@ OPS = [
     ("Conv2DTranspose outpad", conv_transpose((3, 4), (2, 3), "same", (1, 2)), ALL),
     ("Conv2DTranspose valid outpad", conv_transpose(3, 2, "valid", 1), ALL),
     ("x * SE gate operator", se_gate_product, ("k3", "k2")),
+    ("Conv2D 3x3 Winograd by channels", winograd_by_channels, ("k3",)),
 ]
 
 ISAS = ("scalar", "avx2", "avx512", "neon")
@@ -349,6 +359,10 @@ def main():
                       f"{a.top1:>3}/{a.n:<2}  {a.spread[0]:>6} {'ok' if ok else 'FAIL':<7}  "
                       f"{isas}", flush=True)
                 check(ok, what, "; ".join(a.problems() + ([] if has_logits else ["no logits"])))
+                if title in TWO_THREADS:
+                    _, ml2 = engine.run(out, xs, n_out, True, threads=2)
+                    check(np.array_equal(ml2, ml), f"{what}: 2 threads give the 1-thread logits",
+                          f"max |Δ| {float(np.abs(ml2 - ml).max()):.1e}")
             except Exception as e:
                 check(False, what, f"{type(e).__name__}: {str(e).strip()[:400]}")
             k.backend.clear_session()

@@ -3,7 +3,8 @@
  * WINO_NR (its panel width). The transforms are plain loops over channels, contiguous in
  * NHWC, which the compiler vectorises with the including file's ISA flags.
  *
- * Tile rows [r0, r1) of the output: rows 2 r0 .. 2 r1 - 1 (the last one cut at out_h). */
+ * Tile rows [r0, r1) of the output (rows 2 r0 .. 2 r1 - 1, the last one cut at out_h) x output
+ * channels [n0, n1): every thread of a column split transforms all its input tiles. */
 #include <stddef.h>
 #include <string.h>
 
@@ -61,12 +62,13 @@ static void wino2_input(const float *const d[16], int c, float *v, size_t stride
             T y1 = s[i][1] - s[i][2] - s[i][3] + bias;                                         \
             *(T *)(y + (size_t)i * row + k) = y0;                                              \
             if (nx > 1)                                                                        \
-                *(T *)(y + (size_t)i * row + (size_t)c + k) = y1;                              \
+                *(T *)(y + (size_t)i * row + pixel + k) = y1;                                  \
         }                                                                                      \
     }
 
-static void wino2_output(const float *m, size_t stride, int c, const float *b, float *y,
-                         size_t row, int ny, int nx)
+/* c channels; pixel: floats from one output pixel to the next. */
+static void wino2_output(const float *m, size_t stride, int c, size_t pixel, const float *b,
+                         float *y, size_t row, int ny, int nx)
 {
     int k = 0;
     for (; k + WINO_VL <= c; k += WINO_VL)
@@ -76,7 +78,7 @@ static void wino2_output(const float *m, size_t stride, int c, const float *b, f
 }
 
 static void wino2_run(const mk_window *g, const float *x, const float *packed, const float *b,
-                      float *y, float *scratch, int r0, int r1)
+                      float *y, float *scratch, int r0, int r1, int n0, int n1)
 {
     int cin = g->in_c, cout = g->out_c, tw = (g->out_w + 1) / 2;
     int tb = mk_wino2_block_tiles(g);
@@ -102,12 +104,14 @@ static void wino2_run(const mk_window *g, const float *x, const float *packed, c
         }
         for (int xi = 0; xi < 16; xi++)
             WINO_GEMM(cin, cout, v + (size_t)xi * sv, (size_t)cin, packed + (size_t)xi * one,
-                      NULL, NULL, m + (size_t)xi * sm, (size_t)cout, 0, nt, 0, cout);
+                      NULL, NULL, m + (size_t)xi * sm, (size_t)cout, 0, nt, n0, n1);
         for (int t = 0; t < nt; t++) {
             int ty = (t0 + t) / tw, tx = (t0 + t) % tw;
             int ny = g->out_h - 2 * ty < 2 ? 1 : 2, nx = g->out_w - 2 * tx < 2 ? 1 : 2;
-            wino2_output(m + (size_t)t * (size_t)cout, sm, cout, b,
-                         y + ((size_t)(2 * ty) * (size_t)g->out_w + (size_t)(2 * tx)) * (size_t)cout,
+            wino2_output(m + (size_t)t * (size_t)cout + (size_t)n0, sm, n1 - n0, (size_t)cout,
+                         b ? b + n0 : NULL,
+                         y + ((size_t)(2 * ty) * (size_t)g->out_w + (size_t)(2 * tx)) * (size_t)cout +
+                             (size_t)n0,
                          (size_t)g->out_w * (size_t)cout, ny, nx);
         }
     }

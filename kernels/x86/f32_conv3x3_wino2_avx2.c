@@ -21,8 +21,8 @@ void mk_f32_wino2_pack_avx2(int K, int N, const float *w, float *packed)
 
 void mk_f32_conv3x3_wino2_avx2(const mk_window *g, const float *x, const float *packed,
                               const float *b, const mk_activation *act, float *y, float *scratch,
-                              int r0, int r1)
+                              int r0, int r1, int n0, int n1)
 {
     (void)act; /* the op runs it after (its tail): no vector select in C */
-    wino2_run(g, x, packed, b, y, scratch, r0, r1);
+    wino2_run(g, x, packed, b, y, scratch, r0, r1, n0, n1);
 }

@@ -64,7 +64,7 @@ typedef struct mf_variant {
     mk_dwconv_fn dwconv;
     mk_gemm_fn gemm;
     mk_conv_fn conv;
-    mk_conv_fn wino2;    /* CONV2D by Winograd: its range is output tile rows, not pixels */
+    mk_wino2_fn wino2;   /* CONV2D by Winograd: tile rows x output channels, not pixels */
     mk_pool_range_fn pool;
     mk_gpool_fn gpool;
     mk_add_fn add;

@@ -143,6 +143,19 @@ int mf_gemm_by_columns(const mf_op *op, int N, size_t M, int nth)
     return by_cols * 8 < by_rows * 7 || (by_cols <= by_rows && (size_t)N > M);
 }
 
+int mf_wino_by_columns(const mf_op *op, size_t tile_rows, size_t tw, int nth)
+{
+    size_t nr = (size_t)op->v.gemm_nr, n = (size_t)op->win.out_c, panels = (n + nr - 1) / nr;
+    if (nth < 2 || panels < (size_t)nth)
+        return 0;
+    /* As for a GEMM: each of the 16 products is [tiles, Cin] x [Cin, Cout]. A column split
+     * runs the input transform in every thread (16 Cin adds a tile, small beside the 16 Cin
+     * Cout multiply-adds) and streams only its share of the 16/9-times-larger weights. */
+    size_t by_rows = busiest(tile_rows, 1, nth) * tw * panels;
+    size_t by_cols = tile_rows * tw * busiest(panels, 1, nth);
+    return by_cols * 8 < by_rows * 7 || (by_cols <= by_rows && n > tile_rows * tw);
+}
+
 void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const float *b,
                  float *y, int ith, int nth)
 {

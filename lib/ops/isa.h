@@ -28,7 +28,7 @@ typedef struct mf_isa_kernels {
     /* 3x3 stride-1 convs by Winograd F(2x2, 3x3): packing (K = 9 Cin) and the kernel. */
     mk_gemm_pack_floats_fn wino2_pack_floats;
     mk_gemm_pack_fn wino2_pack;
-    mk_conv_fn wino2;
+    mk_wino2_fn wino2;
     mk_act_fn act;
     mk_softmax_fn softmax;
     mk_add_fn add;

@@ -132,12 +132,26 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     }
     size_t pixels = (size_t)g->out_h * (size_t)g->out_w, n = (size_t)g->out_c;
     if (op->v.wino2) {
+        size_t rows = (size_t)(g->out_h + 1) / 2, w = (size_t)g->out_w, tw = (w + 1) / 2;
+        if (mf_wino_by_columns(op, rows, tw, nth)) {
+            /* Few tiles (7x7, 14x14 layers): each thread its share of the output channels. */
+            size_t n0, n1;
+            mf_split(n, (size_t)op->v.gemm_nr, ith, nth, &n0, &n1);
+            if (n0 >= n1)
+                return;
+            op->v.wino2(g, x, op->packed, b, &op->kact, y, mf_scratch(e), 0, (int)rows,
+                        (int)n0, (int)n1);
+            for (size_t p = 0; p < pixels; p++)
+                mf_tail_act(op, y + p * n, n0, n1);
+            return;
+        }
         /* Whole 2-row tiles per thread: rows of tiles, then the pixels they cover. */
-        size_t r0, r1, rows = (size_t)(g->out_h + 1) / 2, w = (size_t)g->out_w;
+        size_t r0, r1;
         mf_split(rows, 1, ith, nth, &r0, &r1);
         if (r0 >= r1)
             return;
-        op->v.wino2(g, x, op->packed, b, &op->kact, y, mf_scratch(e), (int)r0, (int)r1);
+        op->v.wino2(g, x, op->packed, b, &op->kact, y, mf_scratch(e), (int)r0, (int)r1, 0,
+                    (int)n);
         size_t y1 = 2 * r1 < (size_t)g->out_h ? 2 * r1 : (size_t)g->out_h;
         mf_tail_act(op, y, 2 * r0 * w * n, y1 * w * n);
         return;

@@ -104,6 +104,8 @@ void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const 
 
 /* Whether mf_run_gemm splits [M, N] over column panels rather than rows for nth threads. */
 int mf_gemm_by_columns(const mf_op *op, int N, size_t M, int nth);
+/* The same choice for a Winograd conv of tile_rows rows of tw tiles. */
+int mf_wino_by_columns(const mf_op *op, size_t tile_rows, size_t tw, int nth);
 
 /* Asks for W [K, N] packed for the ISA's GEMM into op->packed (mf_pack_weights does it once
  * every op is prepared) and points op->v at that GEMM. */
