@@ -129,6 +129,14 @@ static size_t busiest(size_t n, size_t grain, int nth)
     return most;
 }
 
+/* A split by columns (each thread all the rows, its share of the weights) against one by rows
+ * (its share of the rows, all the weights), given the busiest thread's work either way and
+ * the N columns and M rows being split. */
+static int columns_win(size_t by_rows, size_t by_cols, size_t N, size_t M)
+{
+    return by_cols * 8 < by_rows * 7 || (by_cols <= by_rows && N > M);
+}
+
 int mf_gemm_by_columns(const mf_op *op, int N, size_t M, int nth)
 {
     size_t nr = (size_t)op->v.gemm_nr, mr = (size_t)op->v.gemm_mr;
@@ -140,7 +148,7 @@ int mf_gemm_by_columns(const mf_op *op, int N, size_t M, int nth)
      * the bigger read (N > M: a 7x7 layer's 49 rows split 24 + 25, its 512 columns 256 +
      * 256, and each thread then streams half of a 9 MB kernel instead of all of it). */
     size_t by_rows = busiest(M, mr, nth) * panels, by_cols = M * busiest(panels, 1, nth);
-    return by_cols * 8 < by_rows * 7 || (by_cols <= by_rows && (size_t)N > M);
+    return columns_win(by_rows, by_cols, (size_t)N, M);
 }
 
 int mf_wino_by_columns(const mf_op *op, size_t tile_rows, size_t tw, int nth)
@@ -153,7 +161,7 @@ int mf_wino_by_columns(const mf_op *op, size_t tile_rows, size_t tw, int nth)
      * Cout multiply-adds) and streams only its share of the 16/9-times-larger weights. */
     size_t by_rows = busiest(tile_rows, 1, nth) * tw * panels;
     size_t by_cols = tile_rows * tw * busiest(panels, 1, nth);
-    return by_cols * 8 < by_rows * 7 || (by_cols <= by_rows && n > tile_rows * tw);
+    return columns_win(by_rows, by_cols, n, tile_rows * tw);
 }
 
 void mf_run_gemm(const mf_op *op, int K, int N, size_t M, const float *x, const float *b,
