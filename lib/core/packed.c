@@ -1,20 +1,17 @@
 /* The packed weights of all ops in one block, filled once every op has been prepared (and so
  * has said what it packs, op->pack). One allocation instead of one per op matters for load
- * time: the copies themselves are a few ms for 10 MB, but each fresh page costs a page fault,
- * and those faults were most of a MobileNetV2 load.
- *
- * Which pages, by the block's size. On the shared VMs we measure on, a 2 MiB transparent huge
- * page costs 0.15-0.2 ms/MB to fault when the host still backs that memory and up to 3.9 ms/MB
- * when it has taken it back (free memory it was told of), with no compaction stall in the
- * guest; 4 KiB pages populated by the mmap cost a steady 0.35 ms/MB (a touch loop over 136 MB
- * after another engine's process: huge 23-530 ms, 4 KiB 43-52 ms). So a block of up to
- * HUGE_MAX (MobileNetV2's 14 MB, EfficientNetB0's 21) is advised for huge pages, its worst
- * case bounded by its size, and a larger one is populated in 4 KiB pages: load, 8 alternating
- * processes, median [range], huge -> 4 KiB: ResNet50V2 459 [96-726] -> 138 [110-163] ms,
- * Xception 254 [54-611] -> 96 [85-120], InceptionV3 91 [70-569] -> 102 [86-126]. A huge
- * block's tail past the last whole 2 MiB stays in 4 KiB pages, so no more memory is resident
- * than packed. Ops asking for the same packing of the same constant share one copy
- * (find_leaders). */
+ * time: the copies themselves are a few ms for 10 MB, but each fresh 4 KiB page costs a page
+ * fault, and those faults were most of a MobileNetV2 load. The block is a private anonymous
+ * mapping started on a 2 MiB boundary and advised for transparent huge pages, so where the
+ * kernel allows them (THP "madvise" or "always") a 2 MiB page arrives in one fault; its tail
+ * past the last whole 2 MiB stays in 4 KiB pages, so no more memory is resident than packed.
+ * On shared VMs that huge-page fault is a gamble at load: 0.15-0.2 ms/MB when the host still
+ * backs the memory, up to 3.9 ms/MB when it has taken it back (ResNet50V2's 136 MB block loads
+ * in 100-730 ms), where 4 KiB pages populated by the mmap cost a steady 0.35 ms/MB (110-180 ms).
+ * But the weights are streamed on every inference, and on 4 KiB pages the TLB misses slow each
+ * one: 10 alternating processes, 1 thread, median: ResNet50V2 61.5 -> 67.0 ms, Xception
+ * 173.9 -> 178.8. Huge pages stay. A pre-packed layout in the file would avoid both costs.
+ * Ops asking for the same packing of the same constant share one copy (find_leaders). */
 #define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS, madvise */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,7 +23,6 @@
 #define ALIGN 64
 #define PAGE 4096u
 #define HUGE_PAGE ((size_t)2 << 20)
-#define HUGE_MAX ((size_t)32 << 20)
 
 /* Under AddressSanitizer each op's weights are followed by a poisoned gap, so a kernel reading
  * past its panels is caught as it was when each op had its own heap block. */
@@ -55,18 +51,18 @@ static size_t request_bytes(const mf_pack_request *r)
     return round_up(r->floats ? r->floats * sizeof(float) : 1, ALIGN) + GAP;
 }
 
-/* `bytes` of zeroed, writable memory, 2 MiB-aligned and advised for huge pages when from 2 MiB
- * up to HUGE_MAX, else with its pages already in place; *mapped is its length. */
+/* `bytes` of zeroed, writable memory, 2 MiB-aligned when that large; *mapped is its length. */
 static void *map_block(size_t bytes, size_t *mapped)
 {
     size_t len = round_up(bytes, PAGE);
-    int huge = len >= HUGE_PAGE && len <= HUGE_MAX;
-    size_t slack = huge ? HUGE_PAGE : 0; /* room to slide to a 2 MiB boundary */
-    uint8_t *p = mmap(NULL, len + slack, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | (huge ? 0 : MAP_POPULATE), -1, 0);
+    size_t slack = len >= HUGE_PAGE ? HUGE_PAGE : 0; /* room to slide to a 2 MiB boundary */
+    if (len > SIZE_MAX - slack)
+        return NULL;
+    uint8_t *p = mmap(NULL, len + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    if (huge) {
+    if (slack) {
         size_t head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
         if (head)
             munmap(p, head);
