@@ -16,13 +16,24 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* Spin this long before sleeping: enough to cover the imbalance between the parts of an op
- * (a MobileNetV2 layer takes 50-500 us) and the gap between back-to-back inferences, short
- * enough that a waiter whose partner was descheduled on a busy machine gives its core back soon.
- * (Spinning up to 1 ms measured no faster on EfficientNetB0 at 2 threads, and checking between
- * sched_yield()s after the 50 us 18 % slower.) Measured in time, not iterations: a pause costs
- * 10-140 cycles depending on the CPU (20000 of them was 0.3-1 ms). */
+/* Spin this long before sleeping between inferences (a worker waiting for the next job, the
+ * caller for the workers): enough for back-to-back inferences, short enough
+ * that an idle pool or a waiter whose partner was descheduled gives its core back soon. (Checking
+ * between sched_yield()s after the 50 us was 18 % slower.) Measured in time, not iterations: a
+ * pause costs 10-140 cycles depending on the CPU (20000 of them was 0.3-1 ms). */
 #define SPIN_NS 50000
+/* Within an inference, a thread done with its pieces of an op (or its share of the input copy)
+ * spins this long for the others'.
+ * On a shared VM the pieces of a big op end up to a millisecond apart (InceptionV3's 17x17x384
+ * conv: 3.7 and 4.9 ms of work in the two threads), and a thread that slept there woke late
+ * (40-110 us, more once its vCPU had halted), so the other waited for it at the next op, and so
+ * on. InceptionV3 at 2 threads, per thread and inference, time in mf_done_wait with a 50 us
+ * spin: 5.5-18.8 ms, with 1 ms: 4.1-7.0 (3 alternating processes, median 64.7-74.7 -> 55.5-56.4
+ * ms). morsel bench, 2 threads, 6-8 alternating processes, median (min), 50 us -> 1 ms:
+ * InceptionV3 56.00 -> 53.06 ms (51.82 -> 48.87), Xception 103.60 -> 89.27 (87.32 -> 83.02),
+ * EfficientNetB0 10.33 -> 8.51 (8.25 -> 7.67), MobileNetV2 5.50 -> 4.70 (3.63 -> 3.68),
+ * ResNet50V2 37.08 -> 37.28 (34.95 -> 32.72). */
+#define OP_SPIN_NS 1000000
 #define SPIN_CHECK 64 /* pauses between clock reads (a vDSO clock read is ~20 ns) */
 
 static long long now_ns(void)
@@ -40,7 +51,7 @@ static int still(unsigned v, unsigned x, enum spin_cond c)
     return c == WHILE_EQUAL ? v == x : c == WHILE_UNEQUAL ? v != x : v < x;
 }
 
-/* Spins while the condition holds, for at most SPIN_NS; the caller then sleeps if it still does.
+/* Spins while the condition holds, for at most spin_ns; the caller then sleeps if it still does.
  *
  * Who sleeps says so first: a waiter counts itself in `sleepers` (under the mutex) before it
  * checks its condition one last time, and whoever changes a condition signals only when that
@@ -51,9 +62,9 @@ static int still(unsigned v, unsigned x, enum spin_cond c)
  * far apart: on an EPYC VM whose cores were 350-1100 ns apart (a cache-line round trip), a
  * worker that saw a new job while the caller still held the mutex slept in the kernel and
  * started 0.23 ms late. */
-static void spin_while(atomic_uint *v, unsigned x, enum spin_cond c)
+static void spin_while(atomic_uint *v, unsigned x, enum spin_cond c, long long spin_ns)
 {
-    const long long until = now_ns() + SPIN_NS;
+    const long long until = now_ns() + spin_ns;
     do {
         for (int i = 0; i < SPIN_CHECK; i++) {
             if (!still(atomic_load_explicit(v, memory_order_acquire), x, c))
@@ -103,7 +114,7 @@ void mf_barrier_wait(mf_barrier *b)
         wake(&b->sleepers, &b->mu, &b->cv);
         return;
     }
-    spin_while(&b->phase, phase, WHILE_EQUAL);
+    spin_while(&b->phase, phase, WHILE_EQUAL, OP_SPIN_NS);
     if (atomic_load(&b->phase) != phase)
         return;
     pthread_mutex_lock(&b->mu);
@@ -124,7 +135,7 @@ int mf_done_add(mf_barrier *b, atomic_uint *done, unsigned n, unsigned total)
 
 void mf_done_wait(mf_barrier *b, atomic_uint *done, unsigned total)
 {
-    spin_while(done, total, WHILE_BELOW);
+    spin_while(done, total, WHILE_BELOW, OP_SPIN_NS);
     if (atomic_load(done) >= total)
         return;
     pthread_mutex_lock(&b->mu);
@@ -167,7 +178,7 @@ static void *worker(void *a)
         /* Back-to-back inferences (a batch, an eval loop, a busy server) find the worker
          * awake: waking a sleeping thread costs 40-110 us on the VMs we measured, which is a
          * third of MobileNetV2's first layer at 2 threads. */
-        spin_while(&p->generation, seen, WHILE_EQUAL);
+        spin_while(&p->generation, seen, WHILE_EQUAL, SPIN_NS);
         if (atomic_load(&p->generation) == seen) {
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
@@ -257,7 +268,7 @@ void mf_pool_run(morsel_pool *p, mf_pool_fn fn, void *arg)
     atomic_fetch_add(&p->generation, 1);
     wake(&p->sleepers, &p->mu, &p->start);
     fn(arg, 0, p->n);
-    spin_while(&p->pending, 0, WHILE_UNEQUAL);
+    spin_while(&p->pending, 0, WHILE_UNEQUAL, SPIN_NS);
     if (atomic_load(&p->pending) > 0) {
         pthread_mutex_lock(&p->mu);
         atomic_fetch_add(&p->sleepers, 1);
