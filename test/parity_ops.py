@@ -131,6 +131,15 @@ def cropping(k, x):
     return k.layers.Cropping2D(((1, 2), (0, 3)), name="op")(x)
 
 
+def pad_then_max_pool(k, x):
+    """A ZeroPadding2D that stays an op (its reader is a pool, not a conv), as ResNet50V2's
+    pool1_pad: the conv's negative outputs make the zero rows and columns count in the max.
+    Threads split it by output rows."""
+    x = k.layers.Conv2D(5, 3, name="conv")(x)
+    x = k.layers.ZeroPadding2D(((2, 1), (1, 3)), name="op")(x)
+    return k.layers.MaxPooling2D(3, strides=2)(x)
+
+
 def upsampling(interpolation, size):
     def body(k, x):
         x = k.layers.Conv2D(4, 3, strides=2, name="conv")(x)
@@ -192,7 +201,7 @@ def winograd_by_channels(k, x):
 
 ALL = ("k3", "k3h5", "k2")
 # Cases also run on 2 threads, which must give the 1-thread logits bit for bit.
-TWO_THREADS = {"Conv2D 3x3 Winograd by channels"}
+TWO_THREADS = {"Conv2D 3x3 Winograd by channels", "ZeroPadding2D + MaxPooling2D"}
 
 # (title, body, Kerases that spell it: "k3" .keras, "k3h5" Keras 3 legacy .h5, "k2" tf_keras .h5)
 OPS = [
@@ -224,6 +233,7 @@ OPS = [
     ("grouped Conv2D", grouped, ALL),
     ("Conv2D groups=channels", grouped_depthwise, ALL),
     ("Cropping2D", cropping, ALL),
+    ("ZeroPadding2D + MaxPooling2D", pad_then_max_pool, ALL),
     ("UpSampling2D nearest", upsampling("nearest", (2, 3)), ALL),
     ("UpSampling2D bilinear", upsampling("bilinear", 2), ALL),
     ("LayerNormalization", layer_norm, ALL),

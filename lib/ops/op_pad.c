@@ -23,17 +23,41 @@ static morsel_status check(morsel_model *m, mf_op *op, morsel_error *err)
     return mf_check_out(op, &m->tensors[op->out], 3, dims, err);
 }
 
+static void fill(float *y, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = v;
+}
+
+/* Output rows [r0, r1), the same values mk_pad_ref writes there: a PAD that stays (ResNet50V2's
+ * pool1_pad feeds a max pool, 114x114x64) runs split over the threads like any other op; on
+ * one thread it held the other waiting 0.36 ms per image. */
 static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
 {
-    (void)nth;
-    if (ith > 0 || op->folded)
+    if (op->folded)
         return;
     const mf_tensor *xt = &e->m->tensors[op->in[0]], *yt = &e->m->tensors[op->out];
     const int32_t *a = op->iattr;
+    size_t c = xt->dims[2], in_h = xt->dims[0], in_row = (size_t)xt->dims[1] * c;
+    size_t left = (size_t)a[A_PAD_L] * c, right = (size_t)a[A_PAD_R] * c;
+    size_t out_row = left + in_row + right, top = (size_t)a[A_PAD_T];
+    float v = op->fattr[F_VALUE];
+    size_t r0, r1;
+    mf_split(yt->dims[0], 1, ith, nth, &r0, &r1);
+    const float *x = mf_src(e, op->in[0]);
     float *y = mf_dst(e, op);
-    mk_pad_ref((int)xt->dims[0], (int)xt->dims[1], (int)xt->dims[2], a[A_PAD_T], a[A_PAD_B],
-               a[A_PAD_L], a[A_PAD_R], op->fattr[F_VALUE], mf_src(e, op->in[0]), y);
-    mk_activation_ref(&op->act, y, yt->count, yt->dims[2]);
+    for (size_t r = r0; r < r1; r++) {
+        float *yr = y + r * out_row;
+        if (r < top || r >= top + in_h) {
+            fill(yr, out_row, v);
+            continue;
+        }
+        fill(yr, left, v);
+        memcpy(yr + left, x + (r - top) * in_row, in_row * sizeof *yr);
+        fill(yr + left + in_row, right, v);
+    }
+    if (r0 < r1)
+        mk_activation_ref(&op->act, y + r0 * out_row, (r1 - r0) * out_row, c);
 }
 
 const mf_op_def mf_op_pad = {"pad", check, NULL, run};
