@@ -13,8 +13,13 @@
 
 /* Fuse only when the expanded tensor would not stay in cache anyway. */
 #define MIN_EXPANDED_BYTES (1u << 20)
-/* Bytes of expanded rows a band holds (per thread): about half of a 512 KB L2. */
-#define BAND_BYTES (192u << 10)
+/* Bytes of expanded rows a band holds (per thread): half of a Zen 4's 1 MB L2. Each band moves
+ * its last span - stride rows to the front and runs the GEMM on the rest, so a band of few rows
+ * pays that move and a short GEMM per output row: Xception's 64 -> 128 expand at 147x147 (75 KB
+ * a row) got 3 rows (1 output row) from 192 KB and took 5.09 ms (median of 5 alternating
+ * processes, 4.88-6.27), 4.55 (4.23-4.92) with 6 rows; MobileNetV2's fused ops unchanged
+ * (1.05 -> 0.99 ms in all, noise). */
+#define BAND_BYTES (512u << 10)
 /* Every band runs the 1x1 conv on a few rows and so reads its whole weight matrix again: fused
  * only while that stays in L1/L2. MobileNetV2's expands are 16-32 x 96-192 (6-24 KB); fusing
  * Xception's 256 -> 728 (745 KB) and 128 -> 256 made it 7 % slower at 2 threads. */
