@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -158,8 +159,8 @@ p, b = bench_json()
 check(p.returncode == 0 and b is not None, "bench --json prints one JSON object", p.stdout + p.stderr)
 if b:
     print(json.dumps(b))
-    check(b["runs"] == 5 and b["threads"] == 1 and b["batch"] == 1, "bench echoes its settings",
-          str(b))
+    check(b["runs"] == 5 and b["threads"] == 1 and b["batch"] == 1 and b["warmup"] == 1 and
+          b["warmup_ms"] == 300, "bench echoes its settings (warm-up: 300 ms unless told)", str(b))
     check(0 < b["min_ms"] <= b["median_ms"] <= b["p90_ms"], "min <= median <= p90", str(b))
     check(b["load_ms"] > 0 and b["first_ms"] > 0, "load and first-run times are measured", str(b))
     phases = [b[f"load_{k}_ms"] for k in ("read", "crc", "parse", "check", "prepare", "plan")]
@@ -175,6 +176,13 @@ if b:
     check(b["rss_mb"] > 0 and b["kernel_isa"] not in ("", "?"), "peak RSS and kernel ISA reported",
           str(b))
     check("xcpu_ns" not in b, "one thread: no CPU-to-CPU round trip is measured", str(b))
+
+# The warm-up runs for --warmup runs and at least --warmup-ms: the process cannot end sooner.
+t0 = time.monotonic()
+p, b = bench_json("--warmup", "0", "--warmup-ms", "700", "--runs", "1")
+took = time.monotonic() - t0
+check(p.returncode == 0 and b is not None and b["warmup_ms"] == 700 and took >= 0.7,
+      "bench --warmup-ms 700 warms up for at least 700 ms", f"{took:.3f} s; {p.stdout}{p.stderr}")
 
 p, b = bench_json("--threads", "2", "--batch", "2", "--per-op")
 check(p.returncode == 0 and b is not None, "bench --threads 2 --batch 2 --per-op runs",
@@ -252,7 +260,8 @@ print(p.stdout)
 
 for flag, value in (("--threads", "0"), ("--threads", "two"), ("--threads", "100000"),
                     ("--batch", "0"), ("--batch", "-3"), ("--runs", "0"), ("--runs", "5x"),
-                    ("--warmup", "-1"), ("--contexts", "0")):
+                    ("--warmup", "-1"), ("--warmup-ms", "-5"), ("--warmup-ms", "1e3"),
+                    ("--contexts", "0")):
     refuses(f"bench refuses {flag} {value}", ("bench", "--model", FOOD11, flag, value),
             f"{flag} wants an integer")
 refuses("bench refuses a flag without its value", ("bench", "--model", FOOD11, "--threads"),

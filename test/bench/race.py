@@ -254,8 +254,11 @@ def worker(args):
     t = time.perf_counter()
     f(x)
     first_ms = (time.perf_counter() - t) * 1e3
-    for _ in range(args.warmup):
+    w0 = time.perf_counter()
+    n = 0
+    while n < args.warmup or (time.perf_counter() - w0) * 1e3 < args.warmup_ms:
         f(x)
+        n += 1
     ms = []
     for _ in range(args.runs):
         t = time.perf_counter()
@@ -269,11 +272,13 @@ def worker(args):
 def one_process(engine, meta, threads, args):
     if engine == "morsel":
         out = run([args.morsel, "bench", "--json", "--model", meta["morsel"], "--threads",
-                   str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup)])
+                   str(threads), "--runs", str(args.runs), "--warmup", str(args.warmup),
+                   "--warmup-ms", str(args.warmup_ms)])
     else:
         out = run([sys.executable, os.path.abspath(__file__), "--worker", engine,
                    os.path.join(args.work, meta["name"], "meta.json"), str(threads),
-                   "--runs", str(args.runs), "--warmup", str(args.warmup)])
+                   "--runs", str(args.runs), "--warmup", str(args.warmup),
+                   "--warmup-ms", str(args.warmup_ms)])
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -306,6 +311,9 @@ def main():
     ap.add_argument("--procs", type=int, default=3, help="processes per engine per row")
     ap.add_argument("--runs", type=int, default=50, help="timed runs per process")
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--warmup-ms", type=int, default=300,
+                    help="and at least this long: every engine's first ~80 ms on a vCPU that sat "
+                         "idle through the load ran 2-4x slower here (2 threads)")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "race"))
     ap.add_argument("--morsel", default=os.path.join(ROOT, "build", "morsel"))
     ap.add_argument("--shared", default=os.path.join(os.path.dirname(ROOT), "shared"))
@@ -316,8 +324,8 @@ def main():
     args = ap.parse_args()
     if args.worker:
         return worker(args)
-    if args.procs < 1 or args.runs < 1 or args.warmup < 0:
-        ap.error("--procs >= 1, --runs >= 1, --warmup >= 0")
+    if args.procs < 1 or args.runs < 1 or args.warmup < 0 or args.warmup_ms < 0:
+        ap.error("--procs >= 1, --runs >= 1, --warmup >= 0, --warmup-ms >= 0")
     models = [m for m in args.models.split(",") if m]
     engines = [e for e in args.engines.split(",") if e]
     threads = [int(t) for t in args.threads.split(",") if t]
@@ -358,7 +366,7 @@ def main():
                if "xcpu_ns" in r]
         xcpu[m] = statistics.median(far) if far else None
     print(f"\nMorsel {rev}; {args.procs} processes x {args.runs} runs (after {args.warmup} "
-          f"warm-up) per engine per row; median of the process medians, ms per image.\n")
+          f"warm-up runs and at least {args.warmup_ms} ms) per engine per row; median of the process medians, ms per image.\n")
     others = [e for e in engines if e != "morsel"]
     print("| model | threads | GFLOP | " + " | ".join(SHORT[e] for e in engines) +
           (" | Morsel / best |" if "morsel" in engines and others else " |"))
