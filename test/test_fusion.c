@@ -9,9 +9,14 @@
  *   readers read its input;
  * - squeeze-and-excitation -> the pointwise conv it feeds (lib/ops/fuse_se.c; each thread
  *   computes the gate itself and gates its rows band by band): the reduce, excite and multiply
- *   ops are reported as fused and the conv is named "se+...".
- * usage: test_fusion MOBILENETV2.morsel TINY.morsel
- *        (a MobileNetV2 with a 112x112 expanded tensor >= 1 MB; make_fixtures.py's tiny model) */
+ *   ops are reported as fused and the conv is named "se+...";
+ * - depthwise -> project (lib/ops/fuse_dw_project.c; the 1x1 conv runs on each band of the
+ *   depthwise output, after the expand when that is fused too, then the residual add): on a
+ *   full-width MobileNetV2 224, the three depthwise convs whose outputs pass 1 MB take their
+ *   project convs, one of them with its add.
+ * usage: test_fusion MOBILENETV2.morsel TINY.morsel MOBILENETV2_224.morsel
+ *        (a MobileNetV2 with a 112x112 expanded tensor >= 1 MB; make_fixtures.py's tiny model;
+ *        a width-1.0 MobileNetV2 at 224, the shipped nsfwjs model) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +105,8 @@ static void same_outputs(morsel_model *fused, morsel_model *plain, const char *n
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_fusion MOBILENETV2.morsel TINY.morsel\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_fusion MOBILENETV2.morsel TINY.morsel MOBILENETV2_224.morsel\n");
         return 2;
     }
     morsel_model *fused = open_with(argv[1], NULL), *plain = open_with(argv[1], "0");
@@ -152,6 +157,25 @@ int main(int argc, char **argv)
     check(count_kernels(plain, "fused into the SE") == 0 && count_kernels(plain, "se+") == 0,
           "MORSEL_FUSION=0 keeps the SE ops");
     same_outputs(fused, plain, "tiny");
+    morsel_model_close(fused);
+    morsel_model_close(plain);
+
+    /* Width 1.0 at 224: expanded_conv (112x112x32 depthwise output, no expand), block_1
+     * (56x56x96, expand fused) and block_2 (56x56x144, expand fused, residual add) pass 1 MB;
+     * block_3's 28x28x144 does not. */
+    fused = open_with(argv[3], NULL);
+    plain = open_with(argv[3], "0");
+    morsel_model_get_info(fused, &fi, NULL);
+    morsel_model_get_info(plain, &pi, NULL);
+    int n_proj = count_kernels(fused, "fused into the depthwise before it");
+    int proj_hosts = count_kernels(fused, "*+f32_gemm");
+    printf("     MobileNetV2 224: %d project conv(s) fused; arena %.2f MB fused, %.2f MB not\n",
+           n_proj, fi.arena_bytes / 1e6, pi.arena_bytes / 1e6);
+    check(n_proj == 3 && proj_hosts == 3, "the project convs of the three wide depthwise convs are fused");
+    check(count_kernels(fused, "*+f32_gemm+add") == 1, "block_2's also runs its residual add");
+    check(count_kernels(plain, "fused into the depthwise") == 0, "MORSEL_FUSION=0 keeps them apart");
+    check(fi.arena_bytes < pi.arena_bytes, "the fused model plans a smaller arena");
+    same_outputs(fused, plain, "MobileNetV2 224");
     morsel_model_close(fused);
     morsel_model_close(plain);
     printf("test_fusion: %d failure(s)\n", failed);

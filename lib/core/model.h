@@ -115,6 +115,11 @@ typedef struct mf_op {
      * band by band (mf_fuse_expand_dw), so that output never exists whole; NULL otherwise. */
     const struct mf_op *pre;
     int band_rows;       /* rows of pre's output held per band */
+    /* DEPTHWISE_CONV2D only: the pointwise conv that alone reads its output, run on each band
+     * of output rows while they are in cache (mf_fuse_dw_project); this op then writes that
+     * conv's output (or its fused add's). proj_rows: output rows per band. NULL otherwise. */
+    const struct mf_op *proj;
+    int proj_rows;
     /* CONV2D only: the residual ADD this pointwise conv also computes, over each thread's rows
      * just written (mf_fuse_residual_add); it then writes the add's output, and post_skip is
      * the add's other input. NULL otherwise. */
@@ -201,6 +206,7 @@ void mf_fold_reshapes(morsel_model *m);
 void mf_fuse_expand_dw(morsel_model *m);
 void mf_fuse_residual_add(morsel_model *m);
 void mf_fuse_se(morsel_model *m);
+void mf_fuse_dw_project(morsel_model *m);
 /* MORSEL_PARTS=N in the environment sets every split op's pieces per thread (mf_op.parts) to N,
  * 1 meaning a static split: for A/B runs. */
 void mf_set_parts(morsel_model *m);

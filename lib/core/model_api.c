@@ -44,6 +44,7 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
             mf_fuse_expand_dw(m);
             mf_fuse_residual_add(m);
             mf_fuse_se(m);
+            mf_fuse_dw_project(m);
             mf_set_parts(m);
         }
     }

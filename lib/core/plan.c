@@ -58,6 +58,9 @@ static void liveness(morsel_model *m)
                 m->tensors[op->in[j]].last_use = (int)i;
         if (op->post && m->tensors[op->post_skip].last_use < (int)i) /* its fused add reads it */
             m->tensors[op->post_skip].last_use = (int)i;
+        const mf_op *q = op->proj; /* a fused project conv's add reads its shortcut here */
+        if (q && q->post && m->tensors[q->post_skip].last_use < (int)i)
+            m->tensors[q->post_skip].last_use = (int)i;
         if (op->se_mul && m->tensors[op->se_in].last_use < (int)i) /* its fused SE reads it */
             m->tensors[op->se_in].last_use = (int)i;
     }

@@ -69,7 +69,7 @@ void mf_fuse_residual_add(morsel_model *m)
     free(producer);
 }
 
-static void post_add_range(const mf_exec *e, const mf_op *op, float *y, size_t i0, size_t i1)
+void mf_post_add_range(const mf_exec *e, const mf_op *op, float *y, size_t i0, size_t i1)
 {
     const mf_op *a = op->post;
     const float *xs[2] = {y, mf_src(e, op->post_skip)};
@@ -85,11 +85,11 @@ void mf_run_post_add(const mf_exec *e, const mf_op *op, int N, size_t M, float *
         size_t m0, m1;
         mf_split(M, (size_t)op->v.gemm_mr, ith, nth, &m0, &m1);
         if (m0 < m1)
-            post_add_range(e, op, y, m0 * n, m1 * n);
+            mf_post_add_range(e, op, y, m0 * n, m1 * n);
         return;
     }
     size_t n0, n1;
     mf_split(n, (size_t)op->v.gemm_nr, ith, nth, &n0, &n1);
     for (size_t r = 0; r < M && n0 < n1; r++)
-        post_add_range(e, op, y, r * n + n0, r * n + n1);
+        mf_post_add_range(e, op, y, r * n + n0, r * n + n1);
 }

@@ -30,7 +30,7 @@ static morsel_status prepare(morsel_model *m, mf_op *op, const mf_isa_kernels *k
         op->v.dwconv = k->dwconv_any;
         mf_name_kernel(op, "f32_dwconv", k);
     }
-    op->parts = MF_PARTS; /* back to 1 if an expand is fused in (mf_fuse_expand_dw) */
+    op->parts = MF_PARTS; /* fewer once convs are fused in (mf_fuse_expand_dw, _dw_project) */
     (void)err;
     return MORSEL_OK;
 }
@@ -50,8 +50,8 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     mf_split((size_t)g->out_h, 1, ith, nth, &r0, &r1);
     if (r0 >= r1)
         return;
-    if (op->pre) {
-        mf_run_expand_dw(e, op, mf_scratch(e), (int)r0, (int)r1);
+    if (op->pre || op->proj) {
+        mf_run_dw_bands(e, op, mf_scratch(e), (int)r0, (int)r1);
         return;
     }
     op->v.dwconv(g, x, w, b, &op->kact, y, (int)r0, (int)r1);

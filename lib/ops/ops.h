@@ -121,9 +121,10 @@ morsel_status mf_check_channel_op(morsel_model *m, mf_op *op, const char *expect
 morsel_status mf_window(const mf_op *op, const mf_tensor *x, int is_pool, mk_window *g,
                         morsel_error *err);
 
-/* DEPTHWISE_CONV2D with op->pre (fuse_expand_dw.c): output rows [oy0, oy1), computing the
- * expanded input rows they need into buf (op->scratch floats). */
-void mf_run_expand_dw(const mf_exec *e, const mf_op *op, float *buf, int oy0, int oy1);
+/* DEPTHWISE_CONV2D with op->pre and/or op->proj (dw_bands.c): output rows [oy0, oy1) band by
+ * band, computing the expanded input rows each band needs (pre) and running the project conv
+ * on its output rows (proj), in buf (op->scratch floats). */
+void mf_run_dw_bands(const mf_exec *e, const mf_op *op, float *buf, int oy0, int oy1);
 
 /* The load-time rewrites (fold_reshapes, fuse_*): whether MORSEL_FUSION=0 leaves them off, and
  * each tensor's count of readers among the ops that run (calloc'd; NULL when off or out of
@@ -137,6 +138,8 @@ int mf_pointwise_gemm(const mf_op *p);
  * y [M, N], adds the shortcut over that same share, then the add's activation. */
 void mf_run_post_add(const mf_exec *e, const mf_op *op, int N, size_t M, float *y, int ith,
                      int nth);
+/* The same add over elements [i0, i1) of y. */
+void mf_post_add_range(const mf_exec *e, const mf_op *op, float *y, size_t i0, size_t i1);
 
 /* CONV2D with op->se_mul (fuse_se.c): piece ith of nth of the conv on its input gated by the
  * squeeze-and-excitation it absorbed, then op->post if any. */
