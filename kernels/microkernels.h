@@ -161,6 +161,12 @@ void mk_f32_maxpool_avx2(const mk_window *g, const float *x, float *y, int oy0, 
 void mk_f32_avgpool_avx2(const mk_window *g, const float *x, float *y, int oy0, int oy1);
 /* Global pools of x [hw, c] over channels [c0, c1). */
 typedef void (*mk_gpool_fn)(int hw, int c, const float *x, float *y, int c0, int c1);
+/* acc[ch] = the sum of x[p, ch] over pixels p in [p0, p1), every channel, in double, pixel by
+ * pixel in order (per channel the same additions mk_f32_global_avgpool_* makes): one chunk of
+ * a mean split into fixed chunks (lib/ops/fuse_se.c). */
+typedef void (*mk_gsum_fn)(int c, const float *x, size_t p0, size_t p1, double *acc);
+void mk_f32_global_sum_avx512(int c, const float *x, size_t p0, size_t p1, double *acc);
+void mk_f32_global_sum_avx2(int c, const float *x, size_t p0, size_t p1, double *acc);
 void mk_f32_global_avgpool_avx512(int hw, int c, const float *x, float *y, int c0, int c1);
 void mk_f32_global_maxpool_avx512(int hw, int c, const float *x, float *y, int c0, int c1);
 void mk_f32_global_avgpool_avx2(int hw, int c, const float *x, float *y, int c0, int c1);

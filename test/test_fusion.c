@@ -9,7 +9,8 @@
  *   readers read its input;
  * - squeeze-and-excitation -> the pointwise conv it feeds (lib/ops/fuse_se.c; each thread
  *   computes the gate itself and gates its rows band by band): the reduce, excite and multiply
- *   ops are reported as fused and the conv is named "se+...";
+ *   ops are reported as fused and the conv is named "se+...", and the mean before them runs
+ *   as fixed row chunks of sums (f32_global_sum) that the conv adds up;
  * - depthwise -> project (lib/ops/fuse_dw_project.c; the 1x1 conv runs on each band of the
  *   depthwise output, after the expand when that is fused too, then the residual add): on a
  *   full-width MobileNetV2 224, the three depthwise convs whose outputs pass 1 MB take their
@@ -154,6 +155,10 @@ int main(int argc, char **argv)
     char host[64];
     snprintf(host, sizeof host, "se+f32_gemm_%s+add", fi.isa);
     check(count_kernels(fused, host) == 1, "the SE conv also takes its residual add");
+    /* The mean in front of it is split into fixed row chunks of sums, finished by the conv;
+     * se_pool (its output read by a pool, not a conv) stays a whole-tensor pool. */
+    check(count_kernels(fused, "f32_global_sum") == 1 && count_kernels(plain, "f32_global_sum") == 0,
+          "the SE conv's mean runs as chunk sums, and only with the fusions on");
     check(count_kernels(plain, "fused into the SE") == 0 && count_kernels(plain, "se+") == 0,
           "MORSEL_FUSION=0 keeps the SE ops");
     same_outputs(fused, plain, "tiny");

@@ -43,6 +43,7 @@ typedef struct variant {
     mk_affine_range_fn affine;
     mk_pool_range_fn maxpool, avgpool;
     mk_gpool_fn gavg, gmax;
+    mk_gsum_fn gsum; /* NULL where the ISA has none */
 } variant;
 
 static int passed, failed;
@@ -456,6 +457,55 @@ static void test_pool(const variant *v)
                     }
 }
 
+/* Chunk sums: every channel's double sum over [p0, p1) in pixel order, exactly as a scalar
+ * double loop makes it (an empty range gives zeros); the slot after the last channel is not
+ * written. Then 8 row chunks added in order and divided give the whole-tensor avgpool's floats
+ * on these inputs (what the fused SE relies on). */
+static void test_global_sum(const variant *v)
+{
+    static const int cs[] = {1, 7, 8, 16, 17, 40, 1280};
+    char what[96];
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        int c = cs[ci], h = 9, w = 5, n = h * w;
+        float *x = alloc_f((size_t)n * (size_t)c), *mean = alloc_f((size_t)c);
+        double *acc = malloc(((size_t)c + 1) * sizeof *acc), *all = malloc((size_t)(8 * c) * sizeof *all);
+        for (size_t j = 0; j < (size_t)n * (size_t)c; j++)
+            x[j] = 1000.0f + frand(-1.0f, 1.0f);
+        int bad = 0;
+        static const int ranges[][2] = {{0, 45}, {3, 17}, {44, 45}, {7, 7}};
+        for (size_t r = 0; r < 4; r++) {
+            int p0 = ranges[r][0], p1 = ranges[r][1];
+            acc[c] = -1.0;
+            v->gsum(c, x, (size_t)p0, (size_t)p1, acc);
+            for (int ch = 0; ch < c; ch++) {
+                double t = 0.0;
+                for (int p = p0; p < p1; p++)
+                    t += (double)x[(size_t)p * (size_t)c + (size_t)ch];
+                bad += acc[ch] != t;
+            }
+            bad += acc[c] != -1.0;
+        }
+        /* 8 chunks of the 9 rows (1 or 2 rows each) against the whole-tensor mean. */
+        for (int j = 0; j < 8; j++) {
+            int r0 = 9 * j / 8, r1 = 9 * (j + 1) / 8;
+            v->gsum(c, x, (size_t)(r0 * w), (size_t)(r1 * w), all + (size_t)j * (size_t)c);
+        }
+        v->gavg(n, c, x, mean, 0, c);
+        for (int ch = 0; ch < c; ch++) {
+            double t = 0.0;
+            for (int j = 0; j < 8; j++)
+                t += all[(size_t)j * (size_t)c + (size_t)ch];
+            bad += (float)(t / n) != mean[ch];
+        }
+        snprintf(what, sizeof what, "global_sum c=%d: exact chunk sums, chunked mean = avgpool", c);
+        check(bad == 0, what, v->name, "differs");
+        free(x);
+        free(mean);
+        free(acc);
+        free(all);
+    }
+}
+
 static void test_global_pool(const variant *v)
 {
     static const int hws[] = {1, 4, 49, 196};
@@ -652,11 +702,11 @@ int main(int argc, char **argv)
     variant vs[] = {
         {"avx2", cpu_has("avx2"), mk_f32_act_avx2, mk_f32_softmax_avx2, mk_f32_add_avx2,
          mk_f32_multiply_avx2, mk_f32_affine_avx2, mk_f32_maxpool_avx2, mk_f32_avgpool_avx2,
-         mk_f32_global_avgpool_avx2, mk_f32_global_maxpool_avx2},
+         mk_f32_global_avgpool_avx2, mk_f32_global_maxpool_avx2, mk_f32_global_sum_avx2},
         {"avx512", cpu_has("avx512"), mk_f32_act_avx512, mk_f32_softmax_avx512,
          mk_f32_add_avx512, mk_f32_multiply_avx512, mk_f32_affine_avx512,
          mk_f32_maxpool_avx512, mk_f32_avgpool_avx512, mk_f32_global_avgpool_avx512,
-         mk_f32_global_maxpool_avx512},
+         mk_f32_global_maxpool_avx512, mk_f32_global_sum_avx512},
     };
     int nv = 2;
 #elif defined(MK_HAVE_ARM) && defined(__aarch64__)
@@ -664,7 +714,7 @@ int main(int argc, char **argv)
     variant vs[] = {
         {"neon", 1, mk_f32_act_neon, mk_f32_softmax_neon, mk_f32_add_neon, mk_f32_multiply_neon,
          mk_f32_affine_neon, mk_f32_maxpool_neon, mk_f32_avgpool_neon,
-         mk_f32_global_avgpool_neon, mk_f32_global_maxpool_neon},
+         mk_f32_global_avgpool_neon, mk_f32_global_maxpool_neon, NULL},
     };
     int nv = 1;
 #else
@@ -690,6 +740,10 @@ int main(int argc, char **argv)
         test_affine(v);
         test_pool(v);
         test_global_pool(v);
+        if (v->gsum)
+            test_global_sum(v);
+        else
+            printf("     %s has no chunk-sum kernel: SE means stay whole-tensor pools\n", v->name);
         printf("%s %s: activations, softmax, add, multiply, affine, pools\n",
                failed == f0 ? "ok  " : "FAIL", v->name);
     }

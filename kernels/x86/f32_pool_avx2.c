@@ -107,6 +107,25 @@ void mk_f32_global_avgpool_avx2(int hw, int c, const float *x, float *y, int c0,
     }
 }
 
+void mk_f32_global_sum_avx2(int c, const float *x, size_t p0, size_t p1, double *acc)
+{
+    size_t cc = (size_t)c;
+    for (size_t ch = 0; ch < cc; ch += 8) {
+        __m256i m = tail_mask(cc - ch);
+        __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+        for (size_t p = p0; p < p1; p++) {
+            __m256 v = _mm256_maskload_ps(x + p * cc + ch, m);
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+        }
+        double d[8];
+        _mm256_storeu_pd(d, s0);
+        _mm256_storeu_pd(d + 4, s1);
+        for (size_t i = 0; i < 8 && ch + i < cc; i++)
+            acc[ch + i] = d[i];
+    }
+}
+
 void mk_f32_global_maxpool_avx2(int hw, int c, const float *x, float *y, int c0, int c1)
 {
     size_t cc = (size_t)c, n = (size_t)hw;

@@ -114,6 +114,22 @@ void mk_f32_global_avgpool_avx512(int hw, int c, const float *x, float *y, int c
     }
 }
 
+void mk_f32_global_sum_avx512(int c, const float *x, size_t p0, size_t p1, double *acc)
+{
+    size_t cc = (size_t)c;
+    for (size_t ch = 0; ch < cc; ch += 16) {
+        __mmask16 m = tail_mask(cc - ch);
+        __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+        for (size_t p = p0; p < p1; p++) {
+            __m512 v = _mm512_maskz_loadu_ps(m, x + p * cc + ch);
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+        }
+        _mm512_mask_storeu_pd(acc + ch, (__mmask8)m, s0);
+        _mm512_mask_storeu_pd(acc + ch + 8, (__mmask8)(m >> 8), s1);
+    }
+}
+
 void mk_f32_global_maxpool_avx512(int hw, int c, const float *x, float *y, int c0, int c1)
 {
     size_t cc = (size_t)c, n = (size_t)hw;

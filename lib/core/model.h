@@ -67,6 +67,7 @@ typedef struct mf_variant {
     mk_wino2_fn wino2;   /* CONV2D by Winograd: tile rows x output channels, not pixels */
     mk_pool_range_fn pool;
     mk_gpool_fn gpool;
+    mk_gsum_fn gsum;     /* GLOBAL_AVG_POOL: chunk sums, when the ISA has them */
     mk_add_fn add;
     mk_multiply_fn multiply;
     mk_affine_range_fn affine;
@@ -131,6 +132,12 @@ typedef struct mf_op {
     const struct mf_op *se_mul, *se_reduce, *se_excite;
     uint32_t se_in;
     int se_band;
+    /* ... and when se_in holds chunk sums rather than the mean, the pool that wrote them. */
+    const struct mf_op *se_pool;
+    /* GLOBAL_AVG_POOL only: above 0, the op writes `chunks` rows of channel sums in double
+     * (fixed row chunks of its input, whichever thread runs each) for the SE conv that reads
+     * it to finish the mean (mf_fuse_se). */
+    int chunks;
     char kernel[48];     /* e.g. "f32_dwconv3x3_s2_avx512", for morsel info */
     double prepare_ms;   /* its prepare at load (mostly weight packing), for morsel bench */
 } mf_op;

@@ -36,6 +36,7 @@ typedef struct mf_isa_kernels {
     mk_affine_range_fn affine;
     mk_pool_range_fn maxpool, avgpool;
     mk_gpool_fn global_avgpool, global_maxpool;
+    mk_gsum_fn global_sum; /* NULL: SE means stay whole-tensor pools (fuse_se.c) */
 } mf_isa_kernels;
 
 /* Fills k for `want` ("" or NULL: the best this CPU runs, unless $MORSEL_ISA names one).

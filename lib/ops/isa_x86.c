@@ -32,6 +32,7 @@ static void fill_avx2(mf_isa_kernels *k)
     k->maxpool = mk_f32_maxpool_avx2;
     k->avgpool = mk_f32_avgpool_avx2;
     k->global_avgpool = mk_f32_global_avgpool_avx2;
+    k->global_sum = mk_f32_global_sum_avx2;
     k->global_maxpool = mk_f32_global_maxpool_avx2;
 }
 
@@ -58,6 +59,7 @@ static void fill_avx512(mf_isa_kernels *k)
     k->maxpool = mk_f32_maxpool_avx512;
     k->avgpool = mk_f32_avgpool_avx512;
     k->global_avgpool = mk_f32_global_avgpool_avx512;
+    k->global_sum = mk_f32_global_sum_avx512;
     k->global_maxpool = mk_f32_global_maxpool_avx512;
 }
 

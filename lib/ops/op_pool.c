@@ -95,6 +95,7 @@ static morsel_status prepare_global(morsel_model *m, mf_op *op, const mf_isa_ker
         op->kact.code = MK_ACT_LINEAR;
     }
     op->v.gpool = f;
+    op->v.gsum = avg ? k->global_sum : NULL;
     mf_name_kernel(op, avg ? "f32_global_avgpool" : "f32_global_maxpool", k);
     return MORSEL_OK;
 }
@@ -111,6 +112,19 @@ static void run_global(const mf_exec *e, const mf_op *op, int ith, int nth)
         (op->type == MF_OP_GLOBAL_AVG_POOL ? mk_global_avgpool_ref : mk_global_maxpool_ref)(
             hw, c, x, y);
         mk_activation_ref(&op->act, y, (size_t)c, (size_t)c);
+        return;
+    }
+    if (op->chunks) {
+        /* Chunk j sums rows mf_split(H, 1, j, chunks) of x: the same rows whatever the thread
+         * count, and (split over threads in order) the rows this thread's share of the
+         * depthwise conv before it wrote, so they are read from its own cache. */
+        size_t j0, j1, h = xt->dims[0], w = xt->dims[1];
+        mf_split((size_t)op->chunks, 1, ith, nth, &j0, &j1);
+        for (size_t j = j0; j < j1; j++) {
+            size_t r0, r1;
+            mf_split(h, 1, (int)j, op->chunks, &r0, &r1);
+            op->v.gsum(c, x, r0 * w, r1 * w, (double *)(void *)y + j * (size_t)c);
+        }
         return;
     }
     size_t c0, c1;
