@@ -19,7 +19,6 @@
  * test_fusion and test_k_eltwise), and the chunks do not depend on the thread count. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "gemm_pack.h"
 #include "ops.h"
@@ -135,10 +134,7 @@ void mf_fuse_se(morsel_model *m)
             need += (k + 15) / 16 * 16; /* the mean */
             if (p->scratch < need)
                 p->scratch = need;
-            char isa[sizeof g->kernel];
-            const char *u = strrchr(g->kernel, '_');
-            snprintf(isa, sizeof isa, "%s", u ? u : "");
-            snprintf(g->kernel, sizeof g->kernel, "f32_global_sum%.16s x%d", isa, POOL_CHUNKS);
+            mf_name_kernel(g, "f32_global_sum", &m->isa);
         }
         mark_fused(mul);
         mark_fused(red);
