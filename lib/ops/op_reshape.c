@@ -7,6 +7,8 @@
 
 #include "ops.h"
 
+#define CHUNK_FLOATS 4096 /* 16 KB */
+
 static morsel_status check_reshape(morsel_model *m, mf_op *op, morsel_error *err)
 {
     if (op->n_in != 1 || mf_in(m, op, 0)->count != m->tensors[op->out].count)
@@ -49,8 +51,16 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
     i1 *= c;
     if (i0 >= i1)
         return;
-    memcpy(y + i0, x + i0, (i1 - i0) * sizeof *y);
-    mf_tail_act(op, y, i0, i1);
+    /* Chunk by chunk, so the activation pass finds its chunk in L1 rather than reading the
+     * whole copy back (Xception's ReLUs beside its shortcuts, 2.8 MB at 74x74x128: their sum
+     * over 6 alternating processes, medians, 1.388 -> 1.192 ms at 1 thread, 0.641 -> 0.586
+     * at 2). */
+    size_t chunk = CHUNK_FLOATS / c > 1 ? CHUNK_FLOATS / c * c : c; /* whole rows: softmax */
+    for (size_t c0 = i0; c0 < i1; c0 += chunk) {
+        size_t c1 = i1 - c0 < chunk ? i1 : c0 + chunk;
+        memcpy(y + c0, x + c0, (c1 - c0) * sizeof *y);
+        mf_tail_act(op, y, c0, c1);
+    }
 }
 
 const mf_op_def mf_op_reshape = {"reshape", check_reshape, prepare, run};
