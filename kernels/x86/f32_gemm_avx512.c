@@ -206,8 +206,21 @@ static void pack_strip(int mr, int kn, const float *x, size_t ldx, float *strip)
     }
 }
 
-/* The packed loop order (see the top of the file). Rows split evenly into as few tiles as MR
- * allows (49 rows as 13 + 12 + 12 + 12), worked out once per call. */
+/* Rows split evenly into as few tiles as MR allows (49 as 13 + 12 + 12 + 12): tile t of n
+ * has h + (t < extra) rows. */
+typedef struct row_tiles {
+    int n, h, extra;
+} row_tiles;
+
+static inline row_tiles row_tiles_of(int rows)
+{
+    int n = (rows + MR - 1) / MR;
+    return (row_tiles){n, rows / n, rows % n};
+}
+
+static inline int tile_rows(const row_tiles *r, int t) { return r->h + (t < r->extra); }
+
+/* The packed loop order (see the top of the file); the row tiles worked out once per call. */
 static __attribute__((noinline)) void
 gemm_packed(int K, int kc, const float *x, size_t ldx, const float *packed, const float *b,
             const epilogue *e_last, const epilogue *none, float *y, size_t ldy, int m0, int m1,
@@ -216,14 +229,14 @@ gemm_packed(int K, int kc, const float *x, size_t ldx, const float *packed, cons
     float strip[MR * KC] __attribute__((aligned(64)));
     int nc = NC_FLOATS / kc;
     nc = nc < NR ? NR : nc - nc % NR;
-    int tiles = (m1 - m0 + MR - 1) / MR, h = (m1 - m0) / tiles, extra = (m1 - m0) % tiles;
+    row_tiles rt = row_tiles_of(m1 - m0);
     for (int nb = n0; nb < n1; nb += nc) {
         int ne = n1 - nb < nc ? n1 : nb + nc;
         for (int k0 = 0; k0 < K; k0 += kc) {
             int kn = K - k0 < kc ? K - k0 : kc, resume = k0 > 0;
             const epilogue *ek = k0 + kn == K ? e_last : none;
-            for (int t = 0, m = m0; t < tiles; t++) {
-                int mr = h + (t < extra);
+            for (int t = 0, m = m0; t < rt.n; t++) {
+                int mr = tile_rows(&rt, t);
                 pack_strip(mr, kn, x + (size_t)m * ldx + (size_t)k0, ldx, strip);
                 for (int n = nb; n < ne; n += NR) {
                     int live = ne - n < NR ? ne - n : NR;
@@ -255,9 +268,9 @@ static void gemm_short_k(int K, const float *x, size_t ldx, const float *packed,
 {
     for (int mb = m0; mb < m1; mb += mc) {
         int me = m1 - mb < mc ? m1 : mb + mc;
-        int tiles = (me - mb + MR - 1) / MR, h = (me - mb) / tiles, extra = (me - mb) % tiles;
-        for (int t = 0, m = mb; t < tiles; t++) {
-            int mr = h + (t < extra);
+        row_tiles rt = row_tiles_of(me - mb);
+        for (int t = 0, m = mb; t < rt.n; t++) {
+            int mr = tile_rows(&rt, t);
             const float *xm = x + (size_t)m * ldx;
             for (int n = n0; n < n1; n += NR) {
                 int live = n1 - n < NR ? n1 - n : NR;
@@ -291,7 +304,7 @@ void mk_f32_gemm_avx512(int K, int N, const float *x, size_t ldx, const float *p
     }
     for (int mb = m0; mb < m1; mb += mc) {
         int me = m1 - mb < mc ? m1 : mb + mc;
-        int tiles = (me - mb + MR - 1) / MR, h = (me - mb) / tiles, extra = (me - mb) % tiles;
+        row_tiles rt = row_tiles_of(me - mb);
         for (int k0 = 0; k0 < K; k0 += kc) {
             int kn = K - k0 < kc ? K - k0 : kc, resume = k0 > 0;
             const epilogue *ek = k0 + kn == K ? &e : &none;
@@ -306,14 +319,14 @@ void mk_f32_gemm_avx512(int K, int N, const float *x, size_t ldx, const float *p
                     next = p + (size_t)K * NR;
                 else if (k0 + kn < K)
                     next = packed + ((size_t)(n0 / NR) * (size_t)K + (size_t)(k0 + kn)) * NR;
-                for (int t = 0, m = mb; t < tiles; t++) {
-                    int mr = h + (t < extra);
+                for (int t = 0, m = mb; t < rt.n; t++) {
+                    int mr = tile_rows(&rt, t);
                     const float *xm = x + (size_t)m * ldx + (size_t)k0;
                     run_direct(mr, live, kn, xm, ldx, p, bn, y + (size_t)m * ldy + (size_t)n,
                                ldy, lanes(live), lanes(live - 16), ek, resume,
                                n == n0 && m + mr < me ? xm + (size_t)mr * ldx : NULL,
-                               pw && next ? next + (size_t)(t * kn / tiles) * NR : NULL,
-                               (t + 1) * kn / tiles - t * kn / tiles);
+                               pw && next ? next + (size_t)(t * kn / rt.n) * NR : NULL,
+                               (t + 1) * kn / rt.n - t * kn / rt.n);
                     m += mr;
                 }
             }

@@ -134,11 +134,13 @@ static size_t busiest(size_t n, size_t grain, int nth)
  * the N columns and M rows being split. On a tie the bigger read decides, but the input counts
  * three times: it was just written, half of it by the other core, and a column split reads
  * that half from the other core's cache, where a row split reads its own rows (the producer
- * split by rows too) and both threads stream the same weights through the shared L3. With N >
- * M as the tie-break, 2 threads, alternating processes, medians of per-op sums: ResNet50V2's
- * 14x14 stage (196 x 1024 -> 256 now split by rows) 9.61 -> 8.36 ms; Xception's convs 51.4 ->
- * 50.3 (361 x 728 -> 728), InceptionV3's 39.1 -> 37.3, MobileNetV2's 1.98 -> 1.88 (its
- * depthwise convs, which read those outputs, 1.31 -> 1.24), EfficientNetB0's unchanged. */
+ * split by rows too) and both threads stream the same weights through the shared L3. The
+ * tie-break N > 3 M against the earlier N > M, 2 threads, alternating processes, medians of
+ * per-op sums: ResNet50V2's 14x14 stage (196 x 1024 -> 256 now split by rows) 9.61 -> 8.36
+ * ms; Xception's convs 51.4 -> 50.3 (361 x 728 -> 728), InceptionV3's 39.1 -> 37.3,
+ * EfficientNetB0's unchanged. MobileNetV2, from N > 2 M (which changed nothing there) to N >
+ * 3 M (its 196 x 96 -> 576 expands now by rows): convs 1.98 -> 1.88 ms, the depthwise convs
+ * that read those outputs 1.31 -> 1.24. */
 static int columns_win(size_t by_rows, size_t by_cols, size_t N, size_t M)
 {
     return by_cols * 8 < by_rows * 7 || (by_cols <= by_rows && N > 3 * M);

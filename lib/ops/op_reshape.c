@@ -55,7 +55,7 @@ static void run(const mf_exec *e, const mf_op *op, int ith, int nth)
      * whole copy back (Xception's ReLUs beside its shortcuts, 2.8 MB at 74x74x128: their sum
      * over 6 alternating processes, medians, 1.388 -> 1.192 ms at 1 thread, 0.641 -> 0.586
      * at 2). */
-    size_t chunk = CHUNK_FLOATS / c > 1 ? CHUNK_FLOATS / c * c : c; /* whole rows: softmax */
+    size_t chunk = c > CHUNK_FLOATS ? c : CHUNK_FLOATS / c * c; /* whole rows: softmax */
     for (size_t c0 = i0; c0 < i1; c0 += chunk) {
         size_t c1 = i1 - c0 < chunk ? i1 : c0 + chunk;
         memcpy(y + c0, x + c0, (c1 - c0) * sizeof *y);
