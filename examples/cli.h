@@ -9,8 +9,16 @@
 /* The model used when --model is not given: $MORSEL_MODEL, else the shipped default. */
 const char *cli_default_model(void);
 
+/* The options every sub-command opens models with (--max-work, --max-memory, --pages). A
+ * one-shot use (info, verify, run, classify of a few images) packs the weights into 4 KiB
+ * pages unless --pages says otherwise: on a VM whose host takes back free memory, faulting in
+ * fresh 2 MiB pages cost ResNet50V2 100-730 ms at load, and they make each inference only a
+ * few percent faster (morsel_open_options.pages). */
+#define CLI_ONE_SHOT_IMAGES 32
+morsel_open_options cli_open_options(int one_shot);
+
 /* Opens a model or prints why not (returns NULL). */
-morsel_model *cli_open_model(const char *path);
+morsel_model *cli_open_model(const char *path, int one_shot);
 
 /* An integer option's value: the whole of s must be a decimal integer in [lo, hi] ("2x", "",
  * " 2" and "2.0" are errors, never 2 or 0). Returns 0, or -1 after printing

@@ -15,6 +15,8 @@ typedef struct bench_opts {
 typedef struct bench_result {
     double load_ms, load_cpu_ms, first_ms, median_ms, p90_ms, min_ms, mean_ms;
     double images_per_s, gflops, peak_pct, rss_mb;
+    int pages;          /* morsel_open_options.pages the model was opened with */
+    double huge_mb;     /* AnonHugePages of the process after the load, or -1 */
     double xcpu_ns; /* with threads or contexts > 1 (else -1): bench_xcpu_ns */
     uint64_t macs; /* one image */
     bench_peak_result peak;
@@ -45,6 +47,20 @@ static double rss_mb(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / 1024.0; /* Linux reports kilobytes */
+}
+
+/* Anonymous memory in transparent huge pages now (/proc/self/smaps_rollup), or -1. */
+static double anon_huge_mb(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    double kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %lf kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb < 0 ? -1 : kb / 1024.0;
 }
 
 int cli_cmp_double(const void *a, const void *b)
@@ -101,14 +117,15 @@ static int parse_args(int argc, char **argv, bench_opts *o)
 
 /* Wall time, and the CPU time of this thread: on a shared machine the second shows the work
  * without the waits for a core. */
-static morsel_model *open_timed(const bench_opts *o, double *ms, double *cpu_ms)
+static morsel_model *open_timed(const bench_opts *o, double *ms, double *cpu_ms, int *pages)
 {
     morsel_model *m = NULL;
     morsel_error err = {0};
-    morsel_open_options opt = {.struct_size = sizeof opt, .isa = o->isa};
+    morsel_open_options opt = cli_open_options(0);
+    opt.isa = o->isa;
+    *pages = opt.pages;
     double c = clock_ms(CLOCK_THREAD_CPUTIME_ID), t = cli_now_ms();
-    morsel_status s = o->isa ? morsel_model_open_file_ex(o->model, &opt, &m, &err)
-                             : morsel_model_open_file(o->model, &m, &err);
+    morsel_status s = morsel_model_open_file_ex(o->model, &opt, &m, &err);
     *ms = cli_now_ms() - t;
     *cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c;
     if (s != MORSEL_OK)
@@ -350,6 +367,8 @@ static void print_text(const bench_opts *o, const morsel_model *m, const morsel_
     }
     printf("%-14s %10.3f ms   morsel_model_open_file\n", "load_ms", r->load_ms);
     printf("%-14s %10.3f ms   its CPU time\n", "load_cpu_ms", r->load_cpu_ms);
+    printf("%-14s %10s      packed weights (--pages); %.1f MB of the process in huge pages\n",
+           "pages", r->pages == MORSEL_PAGES_SMALL ? "small" : "huge", r->huge_mb);
     if (o->load_only) {
         printf("%-14s %10.1f MB   ru_maxrss\n", "rss_mb", r->rss_mb);
         print_load(m, in, r->load_ms);
@@ -397,6 +416,8 @@ static void print_json(const bench_opts *o, const morsel_model *m, const morsel_
     printf(",\"macs\":%llu", (unsigned long long)r->macs);
     json_num("load_ms", r->load_ms);
     json_num("load_cpu_ms", r->load_cpu_ms);
+    printf(",\"pages\":\"%s\"", r->pages == MORSEL_PAGES_SMALL ? "small" : "huge");
+    json_num("anon_huge_mb", r->huge_mb);
     double v[N_PHASES];
     load_phases(in, v);
     for (int i = 0; i < N_PHASES; i++) {
@@ -457,9 +478,10 @@ int cli_bench(int argc, char **argv)
         return 2;
     bench_result r = {0};
     r.xcpu_ns = -1;
-    morsel_model *m = open_timed(&o, &r.load_ms, &r.load_cpu_ms);
+    morsel_model *m = open_timed(&o, &r.load_ms, &r.load_cpu_ms, &r.pages);
     if (!m)
         return 1;
+    r.huge_mb = anon_huge_mb();
     morsel_model_info in = MORSEL_MODEL_INFO_INIT;
     morsel_model_get_info(m, &in, NULL);
     morsel_context *ctx = NULL;

@@ -105,7 +105,7 @@ int cli_classify(int argc, char **argv)
         fprintf(stderr, "morsel classify: --preprocess: %s\n", perr.message);
         return 2;
     }
-    morsel_model *m = cli_open_model(model_path);
+    morsel_model *m = cli_open_model(model_path, argc - first <= CLI_ONE_SHOT_IMAGES);
     if (!m)
         return 1;
     morsel_context *ctx = NULL;

@@ -133,7 +133,7 @@ int cli_eval(int argc, char **argv)
         return usage();
     if (!model_path)
         model_path = cli_default_model();
-    morsel_model *m = cli_open_model(model_path);
+    morsel_model *m = cli_open_model(model_path, 0);
     if (!m)
         return 1;
     morsel_model_info info = MORSEL_MODEL_INFO_INIT;

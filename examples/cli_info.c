@@ -25,7 +25,7 @@ int cli_info(int argc, char **argv)
         fprintf(stderr, "usage: morsel info MODEL\n");
         return 2;
     }
-    morsel_model *m = cli_open_model(argv[1]);
+    morsel_model *m = cli_open_model(argv[1], 1);
     if (!m)
         return 1;
     morsel_model_info in = MORSEL_MODEL_INFO_INIT;

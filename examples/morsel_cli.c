@@ -22,14 +22,23 @@ const char *cli_default_model(void)
     return env && *env ? env : MORSEL_SOURCE_DIR "/weights/nsfwjs_mobilenet_v2.morsel";
 }
 
-/* --max-work / --max-memory, taken out of argv by main() for every sub-command. */
+/* --max-work / --max-memory / --pages, taken out of argv by main() for every sub-command. */
 static morsel_open_options g_open = {.struct_size = sizeof(morsel_open_options)};
+static int g_pages = -1; /* --pages, or -1: by use */
 
-morsel_model *cli_open_model(const char *path)
+morsel_open_options cli_open_options(int one_shot)
+{
+    morsel_open_options o = g_open;
+    o.pages = g_pages >= 0 ? g_pages : one_shot ? MORSEL_PAGES_SMALL : MORSEL_PAGES_HUGE;
+    return o;
+}
+
+morsel_model *cli_open_model(const char *path, int one_shot)
 {
     morsel_model *m = NULL;
     morsel_error err = {0};
-    if (morsel_model_open_file_ex(path, &g_open, &m, &err) != MORSEL_OK) {
+    morsel_open_options opt = cli_open_options(one_shot);
+    if (morsel_model_open_file_ex(path, &opt, &m, &err) != MORSEL_OK) {
         fprintf(stderr, "morsel: %s\n", err.message);
         return NULL;
     }
@@ -55,9 +64,11 @@ int cli_parse_int(const char *cmd, const char *flag, const char *s, int lo, int 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: morsel [--max-work GOPS] [--max-memory MIB] COMMAND ...\n"
+            "usage: morsel [--max-work GOPS] [--max-memory MIB] [--pages small|huge] COMMAND ...\n"
             "  (budgets for opening a model: operations per inference in billions, default\n"
-            "   100; activation + scratch memory per context in MiB, default 1024)\n"
+            "   100; activation + scratch memory per context in MiB, default 1024; the pages\n"
+            "   of the packed weights: huge loads slower on some VMs and runs faster, default\n"
+            "   small for info, verify, run and classify of up to %d images, else huge)\n"
             "  classify [--model M] [--top K] [--json] [--threads N] [--resize F] [--crop C]\n"
             "           [--preprocess P] [--exif] [--fast-jpeg] IMAGE...\n"
             "                               classify JPEG/PNG images (default model: $MORSEL_MODEL\n"
@@ -80,7 +91,7 @@ static void usage(FILE *f)
             "  export INPUT -o OUT.morsel [exporter options]\n"
             "                               convert a Keras .keras/.h5 or TF.js model (runs\n"
             "                               weights/morsel_export.py; --help for its options)\n",
-            cli_default_model());
+            CLI_ONE_SHOT_IMAGES, cli_default_model());
 }
 
 static int read_all(const char *path, void **data, size_t *size)
@@ -122,7 +133,7 @@ static int cmd_run(int argc, char **argv)
     }
     morsel_output which = argc > 4 && strcmp(argv[4], "--logits") == 0 ? MORSEL_OUTPUT_LOGITS
                                                                         : MORSEL_OUTPUT_PROBS;
-    morsel_model *m = cli_open_model(argv[1]);
+    morsel_model *m = cli_open_model(argv[1], 1);
     if (!m)
         return 1;
     morsel_model_info info = MORSEL_MODEL_INFO_INIT;
@@ -169,7 +180,7 @@ static int cmd_verify(int argc, char **argv)
     }
     int failures = 0;
     for (int i = 1; i < argc; i++) {
-        morsel_model *m = cli_open_model(argv[i]);
+        morsel_model *m = cli_open_model(argv[i], 1);
         morsel_context *ctx = NULL;
         morsel_error err = {0};
         float diff = 0;
@@ -208,11 +219,21 @@ static int cmd_export(int argc, char **argv)
     return 1;
 }
 
-/* Removes "--max-work N" / "--max-memory N" (or --opt=N) anywhere in argv; -1 on a bad value. */
+/* Removes "--max-work N" / "--max-memory N" / "--pages small|huge" (or --opt=V) anywhere in
+ * argv; -1 on a bad value. */
 static int take_budgets(int *argc, char **argv)
 {
     int out = 1;
     for (int i = 1; i < *argc; i++) {
+        if (!strncmp(argv[i], "--pages", 7) && (argv[i][7] == '=' || !argv[i][7])) {
+            const char *val = argv[i][7] == '=' ? argv[i] + 8 : (i + 1 < *argc ? argv[++i] : "");
+            if (strcmp(val, "small") && strcmp(val, "huge")) {
+                fprintf(stderr, "morsel: --pages takes small or huge, not '%s'\n", val);
+                return -1;
+            }
+            g_pages = strcmp(val, "small") ? MORSEL_PAGES_HUGE : MORSEL_PAGES_SMALL;
+            continue;
+        }
         const char *names[2] = {"--max-work", "--max-memory"};
         int which = -1;
         const char *val = NULL;

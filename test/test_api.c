@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,48 @@ static void test_messages_and_abi(void)
     morsel_model_close(m);
 }
 
+/* morsel_open_options.pages: a value outside the two is refused by name; either page size
+ * gives the same bits (the same kernels read the same packed weights); a caller built against
+ * a header without the field gets the default. Whether the pages are huge is checked through
+ * `morsel bench`'s AnonHugePages in test_cli.py. */
+static void test_pages(void)
+{
+    size_t n = 0;
+    uint8_t *b = craft_tiny(&n, 8, 8);
+    morsel_error err = {0};
+    morsel_model *bad = NULL, *huge = NULL, *small = NULL, *old = NULL;
+    morsel_open_options o = {.struct_size = sizeof o, .pages = 7};
+    morsel_status s = morsel_model_open_memory_ex(b, n, MORSEL_MEMORY_COPY, &o, &bad, &err);
+    check(says(s, &err, MORSEL_ERR_ARGUMENT, "morsel_open_options.pages is 7") && !bad,
+          "an unknown pages value is refused by name");
+    o.pages = MORSEL_PAGES_HUGE;
+    morsel_model_open_memory_ex(b, n, MORSEL_MEMORY_COPY, &o, &huge, &err);
+    o.pages = MORSEL_PAGES_SMALL;
+    morsel_model_open_memory_ex(b, n, MORSEL_MEMORY_COPY, &o, &small, &err);
+    o.pages = 7; /* beyond an older caller's struct_size: never read */
+    o.struct_size = offsetof(morsel_open_options, max_memory_bytes) + sizeof o.max_memory_bytes;
+    s = morsel_model_open_memory_ex(b, n, MORSEL_MEMORY_COPY, &o, &old, &err);
+    if (s != MORSEL_OK)
+        printf("     %s\n", err.message);
+    check(s == MORSEL_OK, "an options struct from before `pages` opens with the default");
+    float x[8 * 8 * 3], y[2][3];
+    for (int i = 0; i < 8 * 8 * 3; i++)
+        x[i] = (float)(i % 11) * 0.25f;
+    morsel_model *ms[2] = {huge, small};
+    int ran = 1;
+    for (int k = 0; k < 2; k++) {
+        morsel_context *c = NULL;
+        ran &= ms[k] && morsel_context_create(ms[k], &c, &err) == MORSEL_OK &&
+               morsel_run(c, x, 192, MORSEL_OUTPUT_PROBS, y[k], 3, &err) == MORSEL_OK;
+        morsel_context_destroy(c);
+    }
+    check(ran && !memcmp(y[0], y[1], sizeof y[0]), "huge and small pages give the same bits");
+    morsel_model_close(huge);
+    morsel_model_close(small);
+    morsel_model_close(old);
+    free(b);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -300,6 +343,7 @@ int main(int argc, char **argv)
     test_bad_files(dir);
     test_preprocess(argv[1]);
     test_messages_and_abi();
+    test_pages();
     rmdir(dir);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;

@@ -252,6 +252,45 @@ check(p.returncode == 0 and all(k in p.stdout for k in ("load phase", "crc", "pr
                                                          "slowest prepare", "rss_mb")) and
       "median_ms" not in p.stdout, "bench --load-only prints the load's phases and runs nothing",
       p.stdout + p.stderr)
+# --pages: the packed weights in 2 MiB or 4 KiB pages (morsel_open_options.pages), seen in the
+# process's AnonHugePages after the load. The kernel's THP mode says whether huge pages can
+# exist at all; the packed block is advised for (huge) or against (small) them.
+with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+    thp = f.read()
+thp = thp[thp.index("[") + 1:thp.index("]")]
+
+
+def load_pages(*flags):
+    p = morsel(*flags, "bench", "--model", FOOD11, "--load-only", "--json")
+    try:
+        return p, json.loads(p.stdout)
+    except ValueError:
+        return p, {}
+
+
+p, huge = load_pages()
+p2, small = load_pages("--pages", "small")
+p3, forced = load_pages("--pages=huge")
+check(huge.get("pages") == "huge" and small.get("pages") == "small" and
+      forced.get("pages") == "huge", "bench packs into huge pages unless --pages small",
+      p.stdout + p2.stdout + p3.stdout + p.stderr + p2.stderr)
+print(f"     THP {thp}: AnonHugePages after the load {huge.get('anon_huge_mb')} MB huge, "
+      f"{small.get('anon_huge_mb')} MB small")
+if thp == "never":
+    check(huge.get("anon_huge_mb") == 0, "THP never: no huge pages either way", huge)
+else:
+    check(huge.get("anon_huge_mb", 0) >= 2, f"THP {thp}: the packed weights sit in huge pages",
+          huge)
+    check(0 <= small.get("anon_huge_mb", -1) < huge.get("anon_huge_mb", 0),
+          "--pages small keeps the packed weights out of them", small)
+outs = [morsel(*f, "classify", "--model", FOOD11, "--json", NOODLES)
+        for f in (("--pages", "small"), ("--pages", "huge"))]
+tops = [json.loads(o.stdout)["top"] if o.returncode == 0 else o.stderr for o in outs]
+check(tops[0] == tops[1] and isinstance(tops[0], list),
+      "classify gives the same answer from either page size", tops)
+refuses("a bad --pages value is refused", ("--pages", "tiny", "info", FOOD11),
+        "morsel: --pages takes small or huge, not 'tiny'")
+
 p = morsel("bench", "--model", FOOD11, "--runs", "5", "--warmup", "1", "--per-op")
 check(p.returncode == 0 and all(k in p.stdout for k in ("median_ms", "p90_ms", "peak_gflops_1",
       "rss_mb", "op type", "layer (Keras)")), "bench prints its table, op types and top layers",

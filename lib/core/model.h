@@ -172,6 +172,7 @@ struct morsel_model {
     float st_tolerance;
 
     uint64_t max_work, max_memory; /* budgets from morsel_open_options, resolved */
+    int small_pages;      /* morsel_open_options.pages: the packed block in 4 KiB pages */
     uint64_t work;        /* sum of the ops' work */
     size_t arena_bytes;   /* planned at load */
     size_t scratch_floats; /* per thread */

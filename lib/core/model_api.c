@@ -28,6 +28,7 @@ static morsel_status finish_open(morsel_model *m, const morsel_open_options *opt
                         : MORSEL_DEFAULT_MAX_MEMORY_BYTES;
     if (m->max_memory > MF_MAX_ARENA_BYTES)
         m->max_memory = MF_MAX_ARENA_BYTES;
+    m->small_pages = OPT_HAS(opt, pages) && opt->pages == MORSEL_PAGES_SMALL;
     morsel_status s = mf_parse(m, err);
     double t0 = mf_now_ms();
     if (!s)
@@ -68,6 +69,10 @@ static morsel_status check_options(const morsel_open_options *opt, morsel_error 
         return morsel_fail(err, MORSEL_ERR_ARGUMENT,
                            "morsel_open_options.struct_size is %zu; set it to sizeof the struct",
                            opt->struct_size);
+    if (OPT_HAS(opt, pages) && opt->pages != MORSEL_PAGES_HUGE && opt->pages != MORSEL_PAGES_SMALL)
+        return morsel_fail(err, MORSEL_ERR_ARGUMENT,
+                           "morsel_open_options.pages is %d; use MORSEL_PAGES_HUGE (0) or "
+                           "MORSEL_PAGES_SMALL (1)", opt->pages);
     return MORSEL_OK;
 }
 

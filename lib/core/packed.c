@@ -10,7 +10,10 @@
  * in 100-730 ms), where 4 KiB pages populated by the mmap cost a steady 0.35 ms/MB (110-180 ms).
  * But the weights are streamed on every inference, and on 4 KiB pages the TLB misses slow each
  * one: 10 alternating processes, 1 thread, median: ResNet50V2 61.5 -> 67.0 ms, Xception
- * 173.9 -> 178.8. Huge pages stay. A pre-packed layout in the file would avoid both costs.
+ * 173.9 -> 178.8; in one process, taking turns (test/bench/morsel_ab_inproc): ResNet50V2 6.2 %,
+ * MobileNetV2 1.2 %. So huge pages by default, and the caller who opens a model for one
+ * image picks 4 KiB ones (morsel_open_options.pages; the CLI's classify). A pre-packed layout
+ * in the file would avoid both costs.
  * Ops asking for the same packing of the same constant share one copy (find_leaders). */
 #define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS, madvise */
 #include <stdint.h>
@@ -51,17 +54,23 @@ static size_t request_bytes(const mf_pack_request *r)
     return round_up(r->floats ? r->floats * sizeof(float) : 1, ALIGN) + GAP;
 }
 
-/* `bytes` of zeroed, writable memory, 2 MiB-aligned when that large; *mapped is its length. */
-static void *map_block(size_t bytes, size_t *mapped)
+/* `bytes` of zeroed, writable memory, *mapped its length: 2 MiB-aligned and advised for huge
+ * pages when that large, unless `small` (morsel_open_options.pages), which advises against
+ * them, so THP "always" does not bring them back. */
+static void *map_block(size_t bytes, size_t *mapped, int small)
 {
     size_t len = round_up(bytes, PAGE);
-    size_t slack = len >= HUGE_PAGE ? HUGE_PAGE : 0; /* room to slide to a 2 MiB boundary */
+    size_t slack = len >= HUGE_PAGE && !small ? HUGE_PAGE : 0; /* room to slide to 2 MiB */
     if (len > SIZE_MAX - slack)
         return NULL;
     uint8_t *p = mmap(NULL, len + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                       -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+#ifdef MADV_NOHUGEPAGE
+    if (small)
+        madvise(p, len, MADV_NOHUGEPAGE); /* advice, as below */
+#endif
     if (slack) {
         size_t head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
         if (head)
@@ -190,7 +199,7 @@ morsel_status mf_pack_weights(morsel_model *m, morsel_error *err)
         }
         total += bytes;
     }
-    uint8_t *block = total ? map_block(total, &m->packed_mapped) : NULL;
+    uint8_t *block = total ? map_block(total, &m->packed_mapped, m->small_pages) : NULL;
     if (!total || !block) {
         free(leader);
         return total ? morsel_fail(err, MORSEL_ERR_NOMEM, "out of memory packing %zu MB of weights",
