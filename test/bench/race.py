@@ -341,7 +341,7 @@ def main():
         return
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip()
-    rows, steal, xcpu = [], {}, {}
+    rows, steal, xcpu, small = [], {}, {}, {}
     for m in models:
         # Thread counts take turns too, not only engines: the machine's speed at 2 threads
         # drifts over minutes (steal_s), and a speed-up is only as good as the 1- and
@@ -356,6 +356,12 @@ def main():
                     res[(t, e)].append(r)
                     log(f"{m} t={t} proc {p + 1}/{args.procs} {SHORT[e]}: "
                         f"median {r['median_ms']:.2f} ms")
+            if "morsel" in engines:
+                # What the CLI's classify pays to load (morsel_open_options.pages small): the
+                # bench rows above load on huge pages, as a server does.
+                out = run([args.morsel, "--pages", "small", "bench", "--load-only", "--json",
+                           "--model", metas[m]["morsel"]])
+                small.setdefault(m, []).append(json.loads(out.strip().splitlines()[-1])["load_ms"])
         st1, t1 = steal_s(), time.perf_counter()
         for t in threads:
             rows.append((m, t, {e: {**{k: statistics.median(r[k] for r in res[(t, e)])
@@ -412,6 +418,10 @@ def main():
     for m, t, r in rows:
         print(f"| {m} | {t} | " + " | ".join(f"{fmt(r[e]['load_ms'], 0)} / "
                                              f"{fmt(r[e]['rss_mb'], 0)}" for e in engines) + " |")
+    if small:
+        print("\nMorsel's load on 4 KiB pages (`morsel --pages small`, as its classify opens a "
+              "model), median over the processes, ms: " +
+              ", ".join(f"{m} {fmt(statistics.median(v), 0)}" for m, v in small.items()))
     print("\nmax |engine - Keras| (probabilities, one input):\n")
     print("| model | " + " | ".join(SHORT[e] for e in ENGINES) + " |")
     print("|---|" + "---:|" * len(ENGINES))
