@@ -221,23 +221,14 @@ static int cmd_export(int argc, char **argv)
 
 /* Removes "--max-work N" / "--max-memory N" / "--pages small|huge" (or --opt=V) anywhere in
  * argv; -1 on a bad value. */
-static int take_budgets(int *argc, char **argv)
+static int take_open_flags(int *argc, char **argv)
 {
     int out = 1;
     for (int i = 1; i < *argc; i++) {
-        if (!strncmp(argv[i], "--pages", 7) && (argv[i][7] == '=' || !argv[i][7])) {
-            const char *val = argv[i][7] == '=' ? argv[i] + 8 : (i + 1 < *argc ? argv[++i] : "");
-            if (strcmp(val, "small") && strcmp(val, "huge")) {
-                fprintf(stderr, "morsel: --pages takes small or huge, not '%s'\n", val);
-                return -1;
-            }
-            g_pages = strcmp(val, "small") ? MORSEL_PAGES_HUGE : MORSEL_PAGES_SMALL;
-            continue;
-        }
-        const char *names[2] = {"--max-work", "--max-memory"};
+        const char *names[3] = {"--max-work", "--max-memory", "--pages"};
         int which = -1;
         const char *val = NULL;
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             size_t n = strlen(names[k]);
             if (!strncmp(argv[i], names[k], n) && (argv[i][n] == '=' || !argv[i][n])) {
                 which = k;
@@ -246,6 +237,15 @@ static int take_budgets(int *argc, char **argv)
         }
         if (which < 0) {
             argv[out++] = argv[i];
+            continue;
+        }
+        if (which == 2) {
+            if (!val || (strcmp(val, "small") && strcmp(val, "huge"))) {
+                fprintf(stderr, "morsel: --pages takes small or huge, not '%s'\n",
+                        val ? val : "");
+                return -1;
+            }
+            g_pages = strcmp(val, "small") ? MORSEL_PAGES_HUGE : MORSEL_PAGES_SMALL;
             continue;
         }
         char *end = NULL;
@@ -270,7 +270,7 @@ static int take_budgets(int *argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (take_budgets(&argc, argv) != 0)
+    if (take_open_flags(&argc, argv) != 0)
         return 2;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);

@@ -7,8 +7,9 @@ Every (model, threads) row runs each engine in --procs fresh processes, interlea
 (M O L V, O L V M, ...) so that the machine's drift hits all engines alike. A process loads the
 model, warms up, times --runs single-image inferences and reports its median; a row's figure is
 the median of its processes' medians. Prints markdown tables: median ms and Morsel / best other,
-the same for each engine's fastest process (what it does in a quiet minute), then load time and peak RSS (ru_maxrss of the whole process; the Python engines' includes the
-interpreter and numpy, about 30-60 MB).
+the same for each engine's fastest process (what it does in a quiet minute), then load time
+and peak RSS (ru_maxrss of the whole process; the Python engines' includes the interpreter and
+numpy, about 30-60 MB) and Morsel's load on 4 KiB pages (`morsel --pages small`).
 
 Converted models are cached under --work (default build/race/): each is checked once against
 Keras on one input (max |diff| of the probabilities printed) before it is ever timed.
